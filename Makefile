@@ -1,0 +1,73 @@
+# tidewater — the front door. `make help` lists the targets.
+#
+# BACKEND=auto|host|compose chooses the local stack (auto: compose when a Docker daemon answers,
+# host otherwise). Everything else is read from .tidewater/stack.env written by `make up`.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# A Python 3.13 that really runs (a pyenv shim may exist without the version being selected).
+PYTHON313 ?= $(firstword $(foreach c,python3.13 $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13),\
+               $(shell $(c) -c 'import sys' >/dev/null 2>&1 && command -v $(c))))
+VENV      := .venv
+PY        := $(VENV)/bin/python
+TIDEWATER := $(VENV)/bin/tidewater
+BACKEND   ?= auto
+PYTEST_ARGS ?=
+
+.PHONY: help venv up down deploy build plan demo upload wait status logs unit e2e test lint clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml functions/processor/requirements.txt
+	@test -n "$(PYTHON313)" || { echo "Python 3.13 is required (pyenv install 3.13, or your OS package)"; exit 1; }
+	$(PYTHON313) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]' -r functions/processor/requirements.txt
+	@# The Compose file schema for the static compose test (docker-compose 1.29 ships it; data only, no deps).
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --target $(VENV)/compose-spec docker-compose==1.29.2
+	@touch $@
+
+venv: $(VENV)/.installed ## create the dev venv (.venv, Python 3.13)
+
+up: venv ## start the local stack (idempotent) and write .tidewater/stack.env
+	$(TIDEWATER) up --backend $(BACKEND)
+
+down: venv ## stop exactly what `make up` started and delete its data
+	$(TIDEWATER) down
+
+build: venv ## build the Lambda zips into build/functions/ (prints their sizes)
+	$(PY) -m tidewater.build
+
+deploy: venv ## build the zips and terraform apply them to the running local stack (tflocal)
+	$(TIDEWATER) deploy
+
+plan: venv ## terraform plan against the running local stack (expect: No changes)
+	$(TIDEWATER) deploy --plan
+
+demo: up deploy ## up + deploy + upload seed_data + wait + print the summary
+	$(TIDEWATER) upload seed_data/
+	$(TIDEWATER) wait --timeout 300
+	$(TIDEWATER) status --summary
+
+status: venv ## queues, DLQ, ledger counts
+	$(TIDEWATER) status
+
+logs: venv ## tail the processor's CloudWatch logs (and LocalStack's log on the host backend)
+	$(TIDEWATER) logs
+
+unit: venv ## fast tests: no services
+	$(PY) -m pytest -m unit $(PYTEST_ARGS)
+
+e2e: venv ## end-to-end tests through the real local stack
+	$(PY) -m pytest -m e2e $(PYTEST_ARGS)
+
+test: venv ## the whole suite from a clean clone (starts its own stack)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: venv ## ruff + terraform fmt
+	$(VENV)/bin/ruff check src functions tests
+	terraform fmt -check -recursive terraform
+
+clean: ## remove build output and the dev venv (run `make down` first)
+	rm -rf build $(VENV) .pytest_cache

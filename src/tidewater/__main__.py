@@ -1,0 +1,3 @@
+from tidewater.cli import main
+
+main()

@@ -1,0 +1,144 @@
+"""Build one deterministic zip per Lambda function (Terraform has no archive provider here, and a
+stable hash keeps `terraform plan` empty when nothing changed).
+
+    functions/<name>/            handler module(s), requirements.txt, events/ (not shipped)
+    functions/shared/pipeline/   shared code, copied into every zip as the `pipeline` package
+    -> build/functions/<name>.zip
+
+Dependencies are installed as manylinux wheels for the Lambda runtime (CPython 3.13, x86_64), so
+the same zip runs on AWS, in LocalStack's Docker executor and in our host executor. The zip must fit
+AWS's 250 MB unzipped limit: we trim what a running function never imports and fail loudly if it
+still does not fit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+from tidewater.stack.env import repo_root
+
+RUNTIME_PYTHON_VERSION = "3.13"
+PLATFORMS = ["manylinux2014_x86_64", "manylinux_2_28_x86_64"]
+AWS_UNZIPPED_LIMIT = 250 * 1024 * 1024
+ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # fixed timestamps: same inputs, same bytes, same hash
+
+# Never imported by a running function: test suites, C headers/sources and Cython sources, and the
+# pyarrow components we do not use (Flight RPC, Substrait, Gandiva).
+TRIM_DIR_NAMES = {"tests", "__pycache__"}
+TRIM_DIR_PATHS = {"pyarrow/include", "pyarrow/src", "numpy/_core/include"}
+TRIM_SUFFIXES = (".pyx", ".pxd", ".pxi", ".h", ".hpp", ".cc", ".cpp")
+TRIM_GLOBS = ("pyarrow/*flight*", "pyarrow/*substrait*", "pyarrow/*gandiva*")
+
+
+def _say(message: str) -> None:
+    print(f"==> {message}", file=sys.stderr, flush=True)
+
+
+def install_dependencies(requirements: Path, target: Path) -> None:
+    """pip-install manylinux wheels for the Lambda runtime into `target`, cached by requirements hash."""
+    stamp = target / ".requirements-sha256"
+    digest = hashlib.sha256(requirements.read_bytes()).hexdigest()
+    if stamp.exists() and stamp.read_text() == digest:
+        return
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    platform_args = [arg for platform in PLATFORMS for arg in ("--platform", platform)]
+    _say(f"installing {requirements} for python{RUNTIME_PYTHON_VERSION} (manylinux x86_64)")
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile",
+         "--target", str(target), "--implementation", "cp", "--python-version", RUNTIME_PYTHON_VERSION,
+         *platform_args, "--only-binary=:all:", "-r", str(requirements)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    if result.returncode != 0:
+        raise SystemExit(f"pip could not install {requirements}:\n{result.stderr[-4000:]}")
+    trim(target)
+    stamp.write_text(digest)
+
+
+def trim(site: Path) -> None:
+    for path in sorted(site.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+        rel = path.relative_to(site)
+        if path.is_dir():
+            if path.name in TRIM_DIR_NAMES or rel.as_posix() in TRIM_DIR_PATHS:
+                shutil.rmtree(path)
+        elif path.exists() and (path.suffix in TRIM_SUFFIXES or any(rel.match(g) for g in TRIM_GLOBS)):
+            path.unlink()
+
+
+def stage_function(name: str, root: Path, staging: Path, deps: Path) -> None:
+    shutil.rmtree(staging, ignore_errors=True)
+    shutil.copytree(deps, staging, ignore=shutil.ignore_patterns(".requirements-sha256"))
+    source = root / "functions" / name
+    for item in sorted(source.iterdir()):
+        if item.name in ("events", "requirements.txt", "__pycache__") or item.name.startswith("."):
+            continue
+        copy = shutil.copytree if item.is_dir() else shutil.copy2
+        copy(item, staging / item.name)
+    shutil.copytree(root / "functions" / "shared" / "pipeline", staging / "pipeline",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))  # fmt: skip
+
+
+def write_zip(staging: Path, zip_path: Path) -> tuple[int, int]:
+    """Deterministic zip; returns (zipped bytes, unzipped bytes)."""
+    unzipped = 0
+    tmp = zip_path.with_suffix(".zip.tmp")
+    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
+        for path in sorted(staging.rglob("*")):
+            if path.is_dir() or "__pycache__" in path.parts:
+                continue
+            info = zipfile.ZipInfo(path.relative_to(staging).as_posix(), date_time=ZIP_EPOCH)
+            mode = 0o755 if os.access(path, os.X_OK) else 0o644
+            info.external_attr = (0o100000 | mode) << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            data = path.read_bytes()
+            unzipped += len(data)
+            archive.writestr(info, data)
+    tmp.replace(zip_path)
+    return zip_path.stat().st_size, unzipped
+
+
+def build_function(name: str, out_dir: Path) -> Path:
+    root = repo_root()
+    started = time.monotonic()
+    work = out_dir / ".work" / name
+    deps = work / "deps"
+    install_dependencies(root / "functions" / name / "requirements.txt", deps)
+    staging = work / "staging"
+    stage_function(name, root, staging, deps)
+    zip_path = out_dir / f"{name}.zip"
+    zipped, unzipped = write_zip(staging, zip_path)
+    mb = 1024 * 1024
+    _say(f"{zip_path.relative_to(root)}: {zipped / mb:.1f} MB zipped, {unzipped / mb:.1f} MB unzipped "
+         f"(AWS limit 250 MB unzipped) in {time.monotonic() - started:.1f}s")  # fmt: skip
+    if unzipped > AWS_UNZIPPED_LIMIT:
+        raise SystemExit(f"{name}: {unzipped / mb:.1f} MB unzipped exceeds AWS Lambda's 250 MB limit")
+    return zip_path
+
+
+def function_names(root: Path) -> list[str]:
+    return sorted(p.name for p in (root / "functions").iterdir()
+                  if p.is_dir() and (p / "requirements.txt").exists())  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Build the Lambda function zips into build/functions/.")
+    parser.add_argument("names", nargs="*", help="functions to build (default: all)")
+    args = parser.parse_args(argv)
+    root = repo_root()
+    out_dir = root / "build" / "functions"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name in args.names or function_names(root):
+        build_function(name, out_dir)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,105 @@
+"""The `tidewater` command line (also `python -m tidewater`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from tidewater.stack.backends import BACKENDS, get_stack
+from tidewater.stack.env import state_dir
+
+
+def _pipeline():
+    from tidewater.aws import Pipeline
+
+    return Pipeline.from_state()
+
+
+def cmd_up(args) -> int:
+    get_stack(args.backend).up()
+    return 0
+
+
+def cmd_down(args) -> int:
+    get_stack().down()
+    return 0
+
+
+def cmd_deploy(args) -> int:
+    from tidewater.deploy import deploy
+
+    result = deploy(plan_only=args.plan)
+    return 2 if args.plan and args.detailed_exitcode and result.get("changes") == "true" else 0
+
+
+def cmd_upload(args) -> int:
+    from tidewater.ingest import upload
+
+    upload(_pipeline(), [Path(p) for p in args.paths], args.dataset, state_dir() / "uploads.jsonl")
+    return 0
+
+
+def cmd_wait(args) -> int:
+    from tidewater.ingest import wait
+
+    return 0 if wait(_pipeline(), state_dir() / "uploads.jsonl", args.timeout) else 1
+
+
+def cmd_status(args) -> int:
+    from tidewater.status import status
+
+    print(status(_pipeline(), summary_only=args.summary))
+    return 0
+
+
+def cmd_logs(args) -> int:
+    from tidewater.logs import print_logs
+
+    print_logs(_pipeline(), args.since, args.follow)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tidewater", description="Local-first AWS data pipeline.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("up", help="start the local stack (idempotent); writes .tidewater/stack.env")
+    p.add_argument("--backend", choices=BACKENDS, default="auto", help="auto: compose if Docker answers, else host")
+    p.set_defaults(func=cmd_up)
+
+    p = sub.add_parser("down", help="stop exactly what `up` started and delete its data")
+    p.set_defaults(func=cmd_down)
+
+    p = sub.add_parser("deploy", help="build the zips and terraform apply to the running local stack")
+    p.add_argument("--plan", action="store_true", help="only plan (expect: no changes right after a deploy)")
+    p.add_argument("--detailed-exitcode", action="store_true", help="with --plan: exit 2 when changes are pending")
+    p.set_defaults(func=cmd_deploy)
+
+    p = sub.add_parser("upload", help="upload files or folders to the raw bucket as <dataset>/<file name>")
+    p.add_argument("paths", nargs="+", help="files or folders (a folder's files keep their parent folder's name "
+                                            "as dataset, e.g. seed_data/housing/x.csv -> housing/x.csv)")
+    p.add_argument("--dataset", help="dataset prefix to upload under (default: each file's parent folder name)")
+    p.set_defaults(func=cmd_upload)
+
+    p = sub.add_parser("wait", help="wait until the queue is drained and every uploaded file has a final status")
+    p.add_argument("--timeout", type=float, default=300, help="seconds (default 300)")
+    p.set_defaults(func=cmd_wait)
+
+    p = sub.add_parser("status", help="queues, dead-letter queue, ledger counts per dataset, housing summary")
+    p.add_argument("--summary", action="store_true", help="only print housing_summary_statistics")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("logs", help="print the processor's CloudWatch logs")
+    p.add_argument("--since", type=float, default=15, help="minutes back (default 15)")
+    p.add_argument("--follow", "-f", action="store_true", help="keep printing new lines")
+    p.set_defaults(func=cmd_logs)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    try:
+        sys.exit(args.func(args))
+    except KeyboardInterrupt:
+        sys.exit(130)

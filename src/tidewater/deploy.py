@@ -1,0 +1,131 @@
+"""`make deploy`: build the zips and `terraform apply` terraform/ to the running local stack.
+
+tflocal (terraform-local) points the aws provider at the emulator by writing a provider override
+file next to the configuration. To keep the checkout clean and let two stacks (yours and the test
+suite's) deploy at the same time, each stack applies from its own copy of terraform/ under
+``<instance>/terraform/work`` with its own state and TF_DATA_DIR.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+from tidewater import build
+from tidewater.stack.env import EMULATOR_CREDENTIALS, StackEnv, load, repo_root, state_dir
+
+# Where a filesystem mirror of the aws provider may live on machines without registry access.
+PROVIDER_MIRRORS = ("/opt/tf-plugins", "/usr/share/terraform/plugins", "~/.terraform.d/plugins")
+
+
+def _say(message: str) -> None:
+    print(f"==> {message}", file=sys.stderr, flush=True)
+
+
+def _cli_config(tf_dir: Path) -> Path | None:
+    """A terraformrc using the local provider mirror when one exists (no registry access here)."""
+    for mirror in PROVIDER_MIRRORS:
+        path = Path(mirror).expanduser()
+        if (path / "registry.terraform.io" / "hashicorp" / "aws").is_dir():
+            rc = tf_dir / "terraformrc"
+            rc.write_text(
+                "provider_installation {\n"
+                f'  filesystem_mirror {{\n    path = "{path}"\n'
+                '    include = ["registry.terraform.io/hashicorp/aws"]\n  }\n'
+                '  direct {\n    exclude = ["registry.terraform.io/hashicorp/aws"]\n  }\n}\n'
+            )
+            return rc
+    return None
+
+
+def _terraform_env(env: StackEnv, tf_dir: Path) -> dict[str, str]:
+    endpoint = urlparse(env.endpoint_url)
+    tf_env = {
+        **os.environ,
+        **EMULATOR_CREDENTIALS,
+        "AWS_ENDPOINT_URL": env.endpoint_url,
+        "AWS_DEFAULT_REGION": env.region,
+        # Path-style S3 on 127.0.0.1: *.localhost.localstack.cloud does not resolve everywhere.
+        "S3_HOSTNAME": endpoint.hostname or "127.0.0.1",
+        "DISABLE_DEPRECATION_NOTICE": "1",
+        "TF_DATA_DIR": str(tf_dir / "data"),
+        "TF_IN_AUTOMATION": "1",
+        "TF_INPUT": "0",
+        # The database as the functions see it; the password is an ephemeral variable (never in state).
+        "TF_VAR_database_host": env.function_db_host,
+        "TF_VAR_database_port": str(env.function_db_port),
+        "TF_VAR_database_name": urlparse(env.database_url).path.lstrip("/"),
+        "TF_VAR_database_username": urlparse(env.database_url).username or "",
+        "TF_VAR_database_password": urlparse(env.database_url).password or "",
+    }
+    if rc := _cli_config(tf_dir):
+        tf_env["TF_CLI_CONFIG_FILE"] = str(rc)
+    return tf_env
+
+
+def _workdir(tf_dir: Path) -> Path:
+    """A fresh copy of terraform/ (without local artefacts) to run tflocal in."""
+    work = tf_dir / "work"
+    shutil.rmtree(work, ignore_errors=True)
+    shutil.copytree(
+        repo_root() / "terraform", work,
+        ignore=shutil.ignore_patterns(".terraform", "*.tfstate*", "localstack_providers_override.tf"),
+    )  # fmt: skip
+    return work
+
+
+def _tflocal() -> str:
+    found = shutil.which("tflocal") or str(Path(sys.executable).with_name("tflocal"))
+    if not Path(found).exists():
+        raise SystemExit("tflocal not found: run `make venv` (it installs terraform-local).")
+    return found
+
+
+def _run(cmd: list[str], cwd: Path, env: dict[str, str], capture: bool = False) -> subprocess.CompletedProcess:
+    result = subprocess.run(cmd, cwd=cwd, env=env, text=True, capture_output=capture)
+    if result.returncode != 0:
+        detail = f"\n{result.stdout}\n{result.stderr}" if capture else ""
+        raise SystemExit(f"`{' '.join(cmd[:2])}` failed (exit {result.returncode}){detail}")
+    return result
+
+
+def terraform_args(zip_dir: Path) -> list[str]:
+    return ["-var-file=envs/local.tfvars", f"-var=processor_zip_path={zip_dir / 'processor.zip'}"]
+
+
+def deploy(state: Path | None = None, plan_only: bool = False) -> dict[str, str]:
+    """Apply (or with plan_only, plan and report whether anything would change). Returns outputs."""
+    state = state or state_dir()
+    env = load(state)
+    zip_dir = repo_root() / "build" / "functions"
+    if not plan_only:
+        build.main([])
+    tf_dir = state / "terraform"
+    tf_dir.mkdir(parents=True, exist_ok=True)
+    work = _workdir(tf_dir)
+    tf_env = _terraform_env(env, tf_dir)
+    tflocal = _tflocal()
+    started = time.monotonic()
+    _run([tflocal, "init", "-no-color", f"-backend-config=path={tf_dir / 'local.tfstate'}"], work, tf_env,
+         capture=True)  # fmt: skip
+    if plan_only:
+        # -detailed-exitcode: 0 = no changes, 2 = changes present.
+        result = subprocess.run([tflocal, "plan", "-no-color", "-detailed-exitcode", *terraform_args(zip_dir)],
+                                cwd=work, env=tf_env, text=True)  # fmt: skip
+        if result.returncode not in (0, 2):
+            raise SystemExit(f"terraform plan failed (exit {result.returncode})")
+        _say("plan: no changes" if result.returncode == 0 else "plan: changes pending (run `make deploy`)")
+        return {"changes": str(result.returncode == 2).lower()}
+    _say(f"terraform apply to the {env.backend} stack at {env.endpoint_url}")
+    _run([tflocal, "apply", "-auto-approve", "-no-color", *terraform_args(zip_dir)], work, tf_env)
+    raw = _run([tflocal, "output", "-json", "-no-color"], work, tf_env, capture=True).stdout
+    outputs = {name: value["value"] for name, value in json.loads(raw).items()}
+    (state / "outputs.json").write_text(json.dumps(outputs, indent=2))
+    _say(f"deployed in {time.monotonic() - started:.1f}s; outputs in {state / 'outputs.json'}")
+    return outputs

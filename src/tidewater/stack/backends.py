@@ -1,0 +1,36 @@
+"""Choosing a backend: compose when a Docker daemon answers, host otherwise (or as told)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tidewater.stack.compose import ComposeStack, docker_available
+from tidewater.stack.env import state_dir
+from tidewater.stack.host import HostStack
+
+BACKENDS = ("auto", "host", "compose")
+
+
+def _recorded_backend(instance_dir: Path) -> str | None:
+    """The backend a running instance was started with (so `down` needs no flag)."""
+    if (instance_dir / "host.json").exists():
+        return "host"
+    env_file = instance_dir / "stack.env"
+    if env_file.exists() and "TIDEWATER_BACKEND=compose" in env_file.read_text():
+        return "compose"
+    return None
+
+
+def resolve(name: str, instance_dir: Path) -> str:
+    if name not in BACKENDS:
+        raise SystemExit(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
+    if name != "auto":
+        return name
+    return _recorded_backend(instance_dir) or ("compose" if docker_available() else "host")
+
+
+def get_stack(name: str = "auto", instance_dir: Path | None = None) -> HostStack | ComposeStack:
+    instance_dir = instance_dir or state_dir()
+    backend = resolve(name, instance_dir)
+    return HostStack(instance_dir) if backend == "host" else ComposeStack(instance_dir)
+

@@ -1,0 +1,147 @@
+"""A private PostgreSQL cluster from ``initdb``, on a free port, for the host backend."""
+
+from __future__ import annotations
+
+import glob
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg2
+
+from tidewater.stack.procs import pid_alive, stop_process_group, wait_for
+
+DB_NAME = "tidewater"
+DB_USER = "tidewater"
+
+
+def _pg_bin(name: str) -> str:
+    """initdb/pg_ctl are often not on PATH (Debian keeps them in /usr/lib/postgresql/<v>/bin)."""
+    if found := shutil.which(name):
+        return found
+    candidates = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), key=lambda p: int(p.split("/")[4]))
+    if candidates:
+        return candidates[-1]
+    raise SystemExit(
+        f"PostgreSQL server binary `{name}` not found. Install the PostgreSQL server "
+        "(Debian/Ubuntu: apt-get install postgresql) or use the compose backend."
+    )
+
+
+def _as_cluster_owner() -> list[str]:
+    """initdb and postgres refuse to run as root; on a root CI machine run them as `postgres`."""
+    if os.geteuid() != 0:
+        return []
+    return ["runuser", "-u", "postgres", "--"]
+
+
+@dataclass
+class PostgresCluster:
+    data_dir: Path
+    port: int
+    password: str
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://{DB_USER}:{self.password}@127.0.0.1:{self.port}/{DB_NAME}"
+
+    @property
+    def log_file(self) -> Path:
+        return self.data_dir.parent / "postgres.log"
+
+    def pid(self) -> int | None:
+        pidfile = self.data_dir / "postmaster.pid"
+        try:
+            return int(pidfile.read_text().splitlines()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def running(self) -> bool:
+        return pid_alive(self.pid())
+
+    def init(self) -> None:
+        """Create the cluster once; password auth over TCP so the functions use a real secret."""
+        if (self.data_dir / "PG_VERSION").exists():
+            return
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        pwfile = self.data_dir.parent / "pgpass.init"
+        pwfile.write_text(self.password + "\n")
+        owner = _as_cluster_owner()
+        if owner:
+            shutil.chown(self.data_dir, "postgres", "postgres")
+            shutil.chown(pwfile, "postgres", "postgres")
+        try:
+            subprocess.run(
+                [*owner, _pg_bin("initdb"), "-D", str(self.data_dir), "-U", DB_USER, "--pwfile", str(pwfile),
+                 "--auth-host=scram-sha-256", "--auth-local=trust", "-E", "UTF8", "--locale=C.UTF-8"],
+                check=True, capture_output=True, text=True,
+            )  # fmt: skip
+        except subprocess.CalledProcessError as err:
+            raise SystemExit(f"initdb failed:\n{err.stderr}") from err
+        finally:
+            pwfile.unlink(missing_ok=True)
+
+    def start(self) -> None:
+        if self.running():
+            return
+        owner = _as_cluster_owner()
+        self.log_file.touch()
+        if owner:
+            shutil.chown(self.log_file, "postgres", "postgres")
+        # A throwaway dev database: durability settings off make loads and tests fast.
+        options = (
+            f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.data_dir} "
+            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+        )
+        result = subprocess.run(
+            [*owner, _pg_bin("pg_ctl"), "-D", str(self.data_dir), "-l", str(self.log_file), "-o", options,
+             "-w", "-t", "60", "start"],
+            capture_output=True, text=True,
+        )  # fmt: skip
+        if result.returncode != 0:
+            raise SystemExit(f"PostgreSQL did not start:\n{result.stderr}\n{self._log_tail()}")
+        wait_for(self._accepts_connections, 30, f"PostgreSQL on port {self.port}")
+        self._create_database()
+
+    def stop(self) -> None:
+        pid = self.pid()
+        if pid_alive(pid):
+            # SIGINT = PostgreSQL's "fast" shutdown: roll back sessions, checkpoint, exit.
+            stop_process_group(pid, first_signal=signal.SIGINT, timeout=30)
+
+    def _log_tail(self) -> str:
+        try:
+            return "\n".join(self.log_file.read_text().splitlines()[-20:])
+        except OSError:
+            return ""
+
+    def _connect(self, dbname: str):
+        return psycopg2.connect(
+            host="127.0.0.1", port=self.port, user=DB_USER, password=self.password, dbname=dbname, connect_timeout=3
+        )
+
+    def _accepts_connections(self) -> bool:
+        try:
+            self._connect("postgres").close()
+            return True
+        except psycopg2.OperationalError:
+            return False
+
+    def _create_database(self) -> None:
+        conn = self._connect("postgres")
+        conn.autocommit = True
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DB_NAME,))
+                if cur.fetchone() is None:
+                    cur.execute(f'CREATE DATABASE "{DB_NAME}"')
+        finally:
+            conn.close()
+
+
+def new_password() -> str:
+    return secrets.token_urlsafe(18)

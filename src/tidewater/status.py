@@ -1,0 +1,45 @@
+"""`tidewater status`: queues, dead-letter queue, ledger counts per dataset, and the housing summary."""
+
+from __future__ import annotations
+
+from tidewater.aws import Pipeline
+
+
+def _table(headers: list[str], rows: list[tuple]) -> str:
+    cells = [[str(h) for h in headers]] + [["" if v is None else str(v) for v in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def housing_summary(pipeline: Pipeline) -> str:
+    rows = pipeline.query(
+        "SELECT ocean_proximity, record_count, round(avg_median_house_value, 2), min_median_house_value, "
+        "max_median_house_value FROM housing_summary_statistics ORDER BY ocean_proximity"
+    )
+    if not rows:
+        return "housing_summary_statistics: empty (no housing file loaded yet)"
+    total = sum(r[1] for r in rows)
+    table = _table(["ocean_proximity", "record_count", "avg_median_house_value", "min", "max"], rows)
+    return f"housing_summary_statistics ({total:,} rows)\n{table}"
+
+
+def status(pipeline: Pipeline, summary_only: bool = False) -> str:
+    if summary_only:
+        return housing_summary(pipeline)
+    out = [f"stack: {pipeline.env.backend} at {pipeline.env.endpoint_url}"]
+    queue_rows = []
+    for name, key in (("ingest", "ingest_queue_url"), ("dead-letter", "dlq_url")):
+        visible, in_flight = pipeline.queue_depth(pipeline.outputs[key])
+        queue_rows.append((name, visible, in_flight))
+    out.append(_table(["queue", "waiting", "in flight"], queue_rows))
+    ledger = pipeline.query(
+        "SELECT dataset, count(*) FILTER (WHERE status = 'loaded'), count(*) FILTER (WHERE status = 'duplicate'), "
+        "count(*) FILTER (WHERE status = 'quarantined'), coalesce(sum(rows_loaded), 0), "
+        "coalesce(sum(rows_quarantined), 0), max(finished_at) FROM ingested_files GROUP BY dataset ORDER BY dataset"
+    )
+    out.append(_table(["dataset", "loaded", "duplicate", "quarantined", "rows loaded", "rows quarantined",
+                       "last finished"], ledger) if ledger else "ledger: no files processed yet")  # fmt: skip
+    out.append(housing_summary(pipeline))
+    return "\n\n".join(out)
