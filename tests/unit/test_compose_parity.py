@@ -10,8 +10,8 @@ import jsonschema
 import pytest
 import yaml
 
-from tidewater.stack import compose
 from tests import stacks
+from tidewater.stack import compose
 
 pytestmark = pytest.mark.unit
 

@@ -1,0 +1,293 @@
+"""PostgreSQL: the connection, the schema, the ledger and the loads.
+
+The connection is module-level, opened lazily and reused across invocations of an execution
+environment; it is checked before each file and re-opened when the server dropped it. It runs in
+autocommit mode: reads outside a load need no transaction, and every load is one explicit
+`transaction()` (psycopg2 >= 2.9 opens a real transaction in `with connection:` even in autocommit).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from datetime import datetime
+from importlib import resources
+from typing import Any
+
+import pandas as pd
+import psycopg2
+from psycopg2 import sql
+from psycopg2.extensions import connection as Connection
+from psycopg2.extensions import cursor as Cursor
+
+from pipeline.contracts import Contract
+
+LOADED = "loaded"
+DUPLICATE = "duplicate"
+QUARANTINED = "quarantined"
+
+CONNECT_TIMEOUT_SECONDS = 5
+SECRET_MAX_AGE_SECONDS = 300
+# Session lock taken while applying schema.sql (any constant; it only has to be the same everywhere).
+SCHEMA_LOCK_KEY = 0x7469_6465_7761_7465  # "tidewate"
+
+_connection: Connection | None = None
+
+
+@dataclass(frozen=True)
+class DbSettings:
+    host: str
+    port: int
+    dbname: str
+    secret_arn: str
+    sslmode: str
+
+    @classmethod
+    def from_env(cls) -> DbSettings:
+        return cls(
+            host=os.environ["DB_HOST"],
+            port=int(os.environ.get("DB_PORT", "5432")),
+            dbname=os.environ["DB_NAME"],
+            secret_arn=os.environ["DB_SECRET_ARN"],
+            sslmode=os.environ.get("DB_SSLMODE", "prefer"),
+        )
+
+
+def connection() -> Connection:
+    """The execution environment's connection, (re)opened and bootstrapped when needed."""
+    global _connection
+    if _connection is None or not is_alive(_connection):
+        close_quietly(_connection)
+        _connection = None
+        _connection = connect(DbSettings.from_env())
+    return _connection
+
+
+def connect(settings: DbSettings) -> Connection:
+    user, password = credentials(settings.secret_arn)
+    conn = psycopg2.connect(
+        host=settings.host,
+        port=settings.port,
+        dbname=settings.dbname,
+        user=user,
+        password=password,
+        sslmode=settings.sslmode,
+        connect_timeout=CONNECT_TIMEOUT_SECONDS,
+        application_name="tidewater-processor",
+    )
+    return bootstrap(conn)
+
+
+def bootstrap(conn: Connection) -> Connection:
+    """Put a fresh connection in autocommit mode and make sure the schema exists."""
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        # If an environment dies mid-load without closing its socket, the server ends the orphaned
+        # transaction (and frees its ledger row, which a redelivery would wait on) after this long:
+        # Lambda's maximum timeout, so no live invocation is ever cut off.
+        cur.execute("SET idle_in_transaction_session_timeout = '15min'")
+    ensure_schema(conn)
+    return conn
+
+
+def credentials(secret_arn: str) -> tuple[str, str]:
+    # Imported here so the pure parts of `pipeline` do not need Powertools (or AWS) at import time.
+    from aws_lambda_powertools.utilities import parameters
+
+    secret = parameters.get_secret(secret_arn, transform="json", max_age=SECRET_MAX_AGE_SECONDS)
+    return secret["username"], secret["password"]
+
+
+def is_alive(conn: Connection) -> bool:
+    if conn.closed:
+        return False
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1")
+        return True
+    except psycopg2.Error:
+        return False
+
+
+def close_quietly(conn: Connection | None) -> None:
+    if conn is not None:
+        with suppress(psycopg2.Error):
+            conn.close()
+
+
+def ensure_schema(conn: Connection) -> None:
+    """Apply schema.sql; the advisory lock makes concurrent cold starts wait instead of colliding
+    (two concurrent CREATE TABLE IF NOT EXISTS can still fail on the catalog's unique index)."""
+    schema = resources.files("pipeline").joinpath("schema.sql").read_text(encoding="utf-8")
+    with conn.cursor() as cur:
+        cur.execute("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK_KEY,))
+        try:
+            cur.execute(schema)
+        finally:
+            cur.execute("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK_KEY,))
+
+
+@contextmanager
+def transaction(conn: Connection) -> Iterator[Cursor]:
+    """One transaction: commits when the block ends, rolls back when it raises."""
+    with conn, conn.cursor() as cur:
+        yield cur
+
+
+def lock(cur: Cursor, name: str) -> None:
+    """Transaction-scoped advisory lock on a name; released by COMMIT or ROLLBACK."""
+    cur.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"tidewater:{name}",))
+
+
+# --- the ledger -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    bucket: str
+    s3_key: str
+    version_id: str
+    etag: str | None
+    content_sha256: str | None
+    size_bytes: int | None
+    dataset: str
+    event_time: datetime
+    started_at: datetime
+
+
+def is_recorded(conn: Connection, bucket: str, s3_key: str, version_id: str) -> bool:
+    """Cheap early check that spares a redelivered message the download; `claim` decides."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT 1 FROM ingested_files WHERE bucket = %s AND s3_key = %s AND version_id = %s",
+            (bucket, s3_key, version_id),
+        )
+        return cur.fetchone() is not None
+
+
+def claim(cur: Cursor, entry: LedgerEntry, status: str) -> int | None:
+    """Insert the ledger row; None when this object version already has one (a redelivery).
+
+    The row is inserted with the status the caller expects and corrected by `finish` before the
+    commit: nobody sees it earlier. A concurrent claim of the same version blocks here until this
+    transaction ends, then finds the row (or, after a rollback, takes over).
+    """
+    cur.execute(
+        """
+        INSERT INTO ingested_files (bucket, s3_key, version_id, etag, content_sha256, size_bytes,
+                                    dataset, status, event_time, started_at)
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+        ON CONFLICT (bucket, s3_key, version_id) DO NOTHING
+        RETURNING id
+        """,
+        (
+            entry.bucket,
+            entry.s3_key,
+            entry.version_id,
+            entry.etag,
+            entry.content_sha256,
+            entry.size_bytes,
+            entry.dataset,
+            status,
+            entry.event_time,
+            entry.started_at,
+        ),
+    )
+    row = cur.fetchone()
+    return row[0] if row else None
+
+
+def find_loaded_duplicate(cur: Cursor, dataset: str, content_sha256: str, file_id: int) -> int | None:
+    """The first loaded file of the dataset with the same bytes. Call under the content lock, so a
+    concurrent load of the same bytes has committed (and is seen) or has not started its check."""
+    cur.execute(
+        """
+        SELECT id FROM ingested_files
+        WHERE dataset = %s AND content_sha256 = %s AND status = 'loaded' AND id <> %s
+        ORDER BY id LIMIT 1
+        """,
+        (dataset, content_sha256, file_id),
+    )
+    row = cur.fetchone()
+    return row[0] if row else None
+
+
+def finish(cur: Cursor, file_id: int, status: str, **fields: Any) -> None:
+    """Set the final status and any of: rows_loaded, rows_quarantined, error, error_detail,
+    duplicate_of, processed_key, quarantine_key."""
+    allowed = {
+        "rows_loaded",
+        "rows_quarantined",
+        "error",
+        "error_detail",
+        "duplicate_of",
+        "processed_key",
+        "quarantine_key",
+    }
+    unknown = set(fields) - allowed
+    if unknown:
+        raise ValueError(f"unknown ledger fields: {sorted(unknown)}")
+    assignments = [sql.SQL("{} = %s").format(sql.Identifier(name)) for name in fields]
+    statement = sql.SQL("UPDATE ingested_files SET status = %s, finished_at = clock_timestamp(){} WHERE id = %s")
+    extra = sql.SQL("").join(sql.SQL(", ") + assignment for assignment in assignments)
+    cur.execute(statement.format(extra), (status, *fields.values(), file_id))
+
+
+# --- loads ------------------------------------------------------------------------------------
+
+
+def copy_rows(cur: Cursor, contract: Contract, good: pd.DataFrame, file_id: int) -> int:
+    """COPY the typed good rows (indexed by row_number) into the dataset's table."""
+    frame = good.reset_index().rename(columns={"row_number": "source_row"})
+    frame.insert(0, "file_id", file_id)
+    buffer = io.StringIO()
+    # Empty unquoted fields are NULL in COPY's CSV format, which is how pandas writes missing values.
+    frame.to_csv(buffer, index=False, header=False)
+    buffer.seek(0)
+    columns = sql.SQL(", ").join(sql.Identifier(name) for name in frame.columns)
+    statement = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv)").format(sql.Identifier(contract.table), columns)
+    cur.copy_expert(statement.as_string(cur), buffer)
+    return len(frame)
+
+
+SUMMARY_REFRESH = {
+    # Set-based recompute from all loaded rows. Rows whose figures did not change keep their
+    # updated_at, so it says when a category last changed.
+    "housing_summary_statistics": """
+        INSERT INTO housing_summary_statistics AS s
+            (ocean_proximity, record_count, avg_median_house_value, min_median_house_value,
+             max_median_house_value, updated_at)
+        SELECT ocean_proximity, count(*), avg(median_house_value), min(median_house_value),
+               max(median_house_value), now()
+        FROM housing
+        GROUP BY ocean_proximity
+        ON CONFLICT (ocean_proximity) DO UPDATE SET
+            record_count = EXCLUDED.record_count,
+            avg_median_house_value = EXCLUDED.avg_median_house_value,
+            min_median_house_value = EXCLUDED.min_median_house_value,
+            max_median_house_value = EXCLUDED.max_median_house_value,
+            updated_at = EXCLUDED.updated_at
+        WHERE (s.record_count, s.avg_median_house_value, s.min_median_house_value, s.max_median_house_value)
+              IS DISTINCT FROM
+              (EXCLUDED.record_count, EXCLUDED.avg_median_house_value, EXCLUDED.min_median_house_value,
+               EXCLUDED.max_median_house_value);
+        DELETE FROM housing_summary_statistics s
+        WHERE NOT EXISTS (SELECT 1 FROM housing h WHERE h.ocean_proximity = s.ocean_proximity);
+    """,
+}
+
+
+def refresh_summary(cur: Cursor, contract: Contract) -> None:
+    """Recompute the dataset's summary table from its rows, inside the loading transaction.
+
+    The lock makes concurrent loads take turns here: in READ COMMITTED each statement sees what was
+    committed when it started, so the loader that waited reads the other's rows instead of writing
+    statistics that miss them.
+    """
+    if contract.summary_table is None:
+        return
+    lock(cur, f"summary:{contract.summary_table}")
+    cur.execute(SUMMARY_REFRESH[contract.summary_table])

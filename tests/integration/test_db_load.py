@@ -1,0 +1,365 @@
+"""pipeline.db and pipeline.ingest against a real PostgreSQL: exactly-once loads, duplicates,
+rollbacks, concurrent loaders and connection recovery.
+
+Needs a `postgres_dsn` fixture (a libpq DSN or URL). Each test works in a schema of its own
+(via search_path), so it neither sees nor disturbs the tables of a running pipeline.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import hashlib
+import io
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import psycopg2
+import psycopg2.extensions
+import pytest
+from pipeline import db
+from pipeline.events import S3ObjectRef
+from pipeline.ingest import REDELIVERED, Destinations, ingest_object
+
+pytestmark = pytest.mark.e2e
+
+SEED = Path(__file__).resolve().parents[2] / "seed_data" / "housing" / "california_housing.csv"
+LINES = SEED.read_bytes().splitlines(keepends=True)
+DESTINATIONS = Destinations(processed_bucket="processed", quarantine_bucket="quarantine")
+
+
+class MemoryS3:
+    """Just enough of an S3 client for ingest_object: objects in a dict, thread-safe enough."""
+
+    def __init__(self) -> None:
+        self.objects: dict[tuple[str, str], bytes] = {}
+        self.fail_puts_to: str | None = None
+
+    def get_object(self, Bucket, Key, VersionId=None):  # noqa: N803 - boto3's names
+        data = self.objects[(Bucket, Key)]
+        return {"Body": _Body(data), "ETag": f'"{hashlib.md5(data).hexdigest()}"'}
+
+    def put_object(self, Bucket, Key, Body, ContentType):  # noqa: N803
+        if Bucket == self.fail_puts_to:
+            raise RuntimeError(f"simulated failure writing to {Bucket}")
+        self.objects[(Bucket, Key)] = Body
+
+
+class _Body:
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def iter_chunks(self, size: int):
+        yield from (self.data[i : i + size] for i in range(0, len(self.data), size))
+
+
+@pytest.fixture
+def schema(postgres_dsn: str) -> Iterator[str]:
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    admin = psycopg2.connect(postgres_dsn)
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f"CREATE SCHEMA {name}")
+    yield name
+    with admin.cursor() as cur:
+        cur.execute(f"DROP SCHEMA {name} CASCADE")
+    admin.close()
+
+
+@pytest.fixture
+def connect(postgres_dsn: str, schema: str) -> Iterator[Callable[[], psycopg2.extensions.connection]]:
+    """Opens bootstrapped connections whose tables live in the test's schema."""
+    opened = []
+
+    def open_connection():
+        conn = psycopg2.connect(postgres_dsn, options=f"-c search_path={schema}")
+        opened.append(conn)
+        return db.bootstrap(conn)
+
+    yield open_connection
+    for conn in opened:
+        db.close_quietly(conn)
+
+
+@pytest.fixture
+def conn(connect):
+    return connect()
+
+
+@pytest.fixture
+def s3() -> MemoryS3:
+    return MemoryS3()
+
+
+def upload(s3: MemoryS3, key: str, data: bytes, version_id: str | None = None) -> S3ObjectRef:
+    s3.objects[("raw", key)] = data
+    return S3ObjectRef(
+        bucket="raw",
+        key=key,
+        event_name="ObjectCreated:Put",
+        event_time=datetime(2025, 11, 20, 8, 15, tzinfo=UTC),
+        etag=hashlib.md5(data).hexdigest(),
+        version_id=version_id,
+        size=len(data),
+    )
+
+
+def query(conn, statement: str, params: tuple = ()) -> list[tuple]:
+    with conn.cursor() as cur:
+        cur.execute(statement, params)
+        return cur.fetchall()
+
+
+def housing_count(conn) -> int:
+    return query(conn, "SELECT count(*) FROM housing")[0][0]
+
+
+def summary(conn) -> dict[str, tuple]:
+    rows = query(
+        conn,
+        "SELECT ocean_proximity, record_count, avg_median_house_value, min_median_house_value, "
+        "max_median_house_value FROM housing_summary_statistics",
+    )
+    return {row[0]: row[1:] for row in rows}
+
+
+def expected_summary(*files: bytes) -> dict[str, tuple]:
+    """The summary computed independently, with Decimal, from the CSV texts."""
+    groups: dict[str, list[Decimal]] = {}
+    for data in files:
+        for row in csv.DictReader(io.StringIO(data.decode())):
+            groups.setdefault(row["ocean_proximity"], []).append(Decimal(row["median_house_value"]))
+    return {key: (len(v), sum(v) / len(v), min(v), max(v)) for key, v in groups.items()}
+
+
+def assert_summary(conn, *files: bytes) -> None:
+    actual, expected = summary(conn), expected_summary(*files)
+    assert set(actual) == set(expected)
+    for key, (count, avg, low, high) in expected.items():
+        assert actual[key][0] == count and actual[key][2] == low and actual[key][3] == high, key
+        assert abs(actual[key][1] - avg) < Decimal("0.000001"), key
+
+
+def ledger(conn, key: str) -> list[dict]:
+    names = ["id", "status", "rows_loaded", "rows_quarantined", "error", "duplicate_of", "processed_key",
+             "content_sha256", "finished_at"]  # fmt: skip
+    rows = query(conn, f"SELECT {', '.join(names)} FROM ingested_files WHERE s3_key = %s ORDER BY id", (key,))
+    return [dict(zip(names, row, strict=True)) for row in rows]
+
+
+def part(start: int, stop: int) -> bytes:
+    """The header plus data rows [start, stop) of the published file."""
+    return b"".join([LINES[0], *LINES[1 + start : 1 + stop]])
+
+
+def test_schema_bootstrap_is_idempotent_and_survives_concurrent_cold_starts(connect):
+    errors = []
+
+    def cold_start():
+        try:
+            connect()
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=cold_start) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    conn = connect()
+    db.ensure_schema(conn)
+    tables = {row[0] for row in query(conn, "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")}
+    assert {"ingested_files", "housing", "housing_summary_statistics"} <= tables
+
+
+def test_the_published_file_loads_rows_summary_and_ledger_once(conn, s3):
+    data = SEED.read_bytes()
+    ref = upload(s3, "housing/california_housing.csv", data)
+
+    outcome = ingest_object(ref, s3=s3, conn=conn, destinations=DESTINATIONS)
+
+    assert outcome.status == "loaded" and outcome.rows_loaded == 20_640
+    assert housing_count(conn) == 20_640
+    assert query(conn, "SELECT count(*) FROM housing WHERE total_bedrooms IS NULL")[0][0] == 207
+    assert_summary(conn, data)
+    (row,) = ledger(conn, ref.key)
+    assert row["status"] == "loaded" and row["rows_loaded"] == 20_640 and row["rows_quarantined"] == 0
+    assert row["content_sha256"] == hashlib.sha256(data).hexdigest() and row["finished_at"] is not None
+    assert ("processed", row["processed_key"]) in s3.objects
+    assert query(conn, "SELECT min(source_row), max(source_row) FROM housing")[0] == (1, 20_640)
+
+
+def test_a_redelivered_message_changes_nothing(conn, s3, monkeypatch):
+    data = part(0, 300)
+    ref = upload(s3, "housing/a.csv", data)
+    ingest_object(ref, s3=s3, conn=conn, destinations=DESTINATIONS)
+    before = summary(conn)
+
+    # WHEN the same event arrives again, caught by the early check and, bypassing it, by the insert
+    assert ingest_object(ref, s3=s3, conn=conn, destinations=DESTINATIONS).status == REDELIVERED
+    monkeypatch.setattr(db, "is_recorded", lambda *args: False)
+    assert ingest_object(ref, s3=s3, conn=conn, destinations=DESTINATIONS).status == REDELIVERED
+
+    # THEN nothing was added
+    assert housing_count(conn) == 300 and summary(conn) == before and len(ledger(conn, ref.key)) == 1
+
+
+def test_identical_bytes_under_another_name_or_version_are_recorded_as_duplicates(conn, s3):
+    data = part(0, 200)
+    first = ingest_object(upload(s3, "housing/a.csv", data, "v1"), s3=s3, conn=conn, destinations=DESTINATIONS)
+    again = ingest_object(upload(s3, "housing/a.csv", data, "v2"), s3=s3, conn=conn, destinations=DESTINATIONS)
+    copy = ingest_object(upload(s3, "housing/copy.csv", data), s3=s3, conn=conn, destinations=DESTINATIONS)
+
+    assert again.status == copy.status == "duplicate"
+    assert again.duplicate_of == copy.duplicate_of == first.file_id
+    assert housing_count(conn) == 200
+    assert_summary(conn, data)
+    assert [row["status"] for row in ledger(conn, "housing/a.csv")] == ["loaded", "duplicate"]
+
+
+def test_different_files_add_up_in_the_summary(conn, s3):
+    files = [part(0, 1000), part(1000, 2500), part(2500, 2600)]
+    for number, data in enumerate(files):
+        ingest_object(upload(s3, f"housing/{number}.csv", data), s3=s3, conn=conn, destinations=DESTINATIONS)
+    assert housing_count(conn) == 2600
+    assert_summary(conn, *files)
+
+
+def test_bad_rows_are_counted_and_the_good_rows_load(conn, s3):
+    data = part(0, 10).replace(b"NEAR BAY", b"NEAR PIER", 1)
+    outcome = ingest_object(upload(s3, "housing/partly.csv", data), s3=s3, conn=conn, destinations=DESTINATIONS)
+
+    (row,) = ledger(conn, "housing/partly.csv")
+    assert (row["status"], row["rows_loaded"], row["rows_quarantined"], row["error"]) == ("loaded", 9, 1, None)
+    assert housing_count(conn) == 9 and outcome.quarantine_key == "housing/partly.csv/reason.json"
+    assert ("quarantine", "housing/partly.csv/rejected_rows.csv") in s3.objects
+
+
+def test_a_rejected_file_is_recorded_as_quarantined_with_its_reason(conn, s3):
+    ingest_object(upload(s3, "housing/bad.csv", b"city,price\nFresno,1\n"), s3=s3, conn=conn, destinations=DESTINATIONS)
+    (row,) = ledger(conn, "housing/bad.csv")
+    assert (row["status"], row["error"], row["rows_loaded"]) == ("quarantined", "missing_columns", 0)
+    assert housing_count(conn) == 0
+    assert ("quarantine", "housing/bad.csv/reason.json") in s3.objects
+
+
+@pytest.mark.parametrize("failing_step", ["output_write", "summary"])
+def test_a_crash_before_commit_leaves_nothing_and_the_retry_loads_once(conn, s3, monkeypatch, failing_step):
+    # GIVEN a load that fails after the ledger row and (for "summary") the rows were written
+    data = part(0, 500)
+    ref = upload(s3, "housing/crashy.csv", data)
+    if failing_step == "output_write":
+        s3.fail_puts_to = "processed"
+    else:
+        real_refresh = db.refresh_summary
+        monkeypatch.setattr(db, "refresh_summary", lambda cur, contract: (_ for _ in ()).throw(RuntimeError("boom")))
+
+    # WHEN it runs THEN it raises (so SQS retries) and the transaction left no trace
+    with pytest.raises(RuntimeError):
+        ingest_object(ref, s3=s3, conn=conn, destinations=DESTINATIONS)
+    assert housing_count(conn) == 0 and ledger(conn, ref.key) == [] and summary(conn) == {}
+
+    # WHEN the message is redelivered after the fault is gone THEN the file loads exactly once
+    s3.fail_puts_to = None
+    if failing_step == "summary":
+        monkeypatch.setattr(db, "refresh_summary", real_refresh)
+    assert ingest_object(ref, s3=s3, conn=conn, destinations=DESTINATIONS).status == "loaded"
+    assert housing_count(conn) == 500 and len(ledger(conn, ref.key)) == 1
+    assert_summary(conn, data)
+
+
+def run_concurrently(jobs: list[Callable[[], object]]) -> list[object]:
+    barrier = threading.Barrier(len(jobs))
+    results: list[object] = [None] * len(jobs)
+
+    def run(index: int, job: Callable[[], object]) -> None:
+        barrier.wait()
+        try:
+            results[index] = job()
+        except Exception as exc:  # pragma: no cover - asserted by the caller
+            results[index] = exc
+
+    threads = [threading.Thread(target=run, args=(i, job)) for i, job in enumerate(jobs)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def ingest_concurrently(refs: list[S3ObjectRef], connections: list, s3: MemoryS3) -> list[object]:
+    """Each ref ingested on its own connection and thread, all starting at the same moment."""
+    jobs = [
+        functools.partial(ingest_object, ref, s3=s3, conn=conn, destinations=DESTINATIONS)
+        for ref, conn in zip(refs, connections, strict=True)
+    ]
+    return run_concurrently(jobs)
+
+
+def test_concurrent_loads_of_different_files_leave_a_complete_summary(connect, s3):
+    files = [part(i * 2000, (i + 1) * 2000) for i in range(4)]
+    refs = [upload(s3, f"housing/parallel-{i}.csv", data) for i, data in enumerate(files)]
+    connections = [connect() for _ in refs]
+
+    outcomes = ingest_concurrently(refs, connections, s3)
+
+    assert [o.status for o in outcomes] == ["loaded"] * 4
+    assert housing_count(connections[0]) == 8000
+    assert_summary(connections[0], *files)
+
+
+def test_concurrent_deliveries_of_one_object_load_it_once(connect, s3, monkeypatch):
+    monkeypatch.setattr(db, "is_recorded", lambda *args: False)  # both get past the early check
+    data = part(0, 1500)
+    ref = upload(s3, "housing/twice.csv", data)
+    connections = [connect(), connect()]
+
+    outcomes = ingest_concurrently([ref, ref], connections, s3)
+
+    assert sorted(o.status for o in outcomes) == ["loaded", REDELIVERED]
+    assert housing_count(connections[0]) == 1500 and len(ledger(connections[0], ref.key)) == 1
+
+
+def test_concurrent_identical_files_under_two_names_load_once(connect, s3):
+    data = part(0, 1500)
+    refs = [upload(s3, "housing/one.csv", data), upload(s3, "housing/two.csv", data)]
+    connections = [connect(), connect()]
+
+    outcomes = ingest_concurrently(refs, connections, s3)
+
+    assert sorted(o.status for o in outcomes) == ["duplicate", "loaded"]
+    assert housing_count(connections[0]) == 1500
+    assert_summary(connections[0], data)
+
+
+def test_the_module_connection_is_reused_and_reopened_when_the_server_drops_it(postgres_dsn, schema, monkeypatch):
+    params = psycopg2.extensions.parse_dsn(postgres_dsn)
+    monkeypatch.setenv("DB_HOST", params.get("host", "127.0.0.1"))
+    monkeypatch.setenv("DB_PORT", params.get("port", "5432"))
+    monkeypatch.setenv("DB_NAME", params.get("dbname", "postgres"))
+    monkeypatch.setenv("DB_SECRET_ARN", "arn:aws:secretsmanager:us-east-1:000000000000:secret:db")
+    monkeypatch.setenv("DB_SSLMODE", "prefer")
+    monkeypatch.setenv("PGOPTIONS", f"-c search_path={schema}")
+    monkeypatch.setattr(db, "credentials", lambda arn: (params.get("user", "postgres"), params.get("password", "")))
+    monkeypatch.setattr(db, "_connection", None)
+
+    first = db.connection()
+    assert db.connection() is first  # reused across invocations
+    assert query(first, "SELECT count(*) FROM ingested_files")[0][0] == 0  # bootstrapped
+    assert query(first, "SHOW idle_in_transaction_session_timeout") == [("15min",)]
+
+    killer = psycopg2.connect(postgres_dsn)
+    killer.autocommit = True
+    with killer.cursor() as cur:
+        cur.execute("SELECT pg_terminate_backend(%s)", (first.get_backend_pid(),))
+    killer.close()
+
+    second = db.connection()
+    assert second is not first and query(second, "SELECT 1") == [(1,)]
+    db.close_quietly(second)
+    monkeypatch.setattr(db, "_connection", None)

@@ -1,0 +1,163 @@
+"""The processor handler fed with the example events in functions/processor/events/.
+
+`ingest_object` and the database connection are replaced: these tests check what the handler
+acknowledges, what it reports as a batch item failure (to be retried), and what it measures.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg2
+import pytest
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+
+# The handler creates its boto3 client and Powertools objects at import, as in Lambda.
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "processor")
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "tidewater")
+
+import app  # noqa: E402
+from pipeline.ingest import REDELIVERED, Outcome  # noqa: E402
+
+pytestmark = pytest.mark.unit
+
+EVENTS = Path(__file__).resolve().parents[2] / "functions" / "processor" / "events"
+
+
+@dataclass
+class Context:
+    function_name: str = "tidewater-processor"
+    memory_limit_in_mb: int = 1024
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:000000000000:function:tidewater-processor"
+    aws_request_id: str = "52fdfc07-2182-454f-963f-5f0f9a621d72"
+
+
+def event(name: str) -> dict:
+    return json.loads((EVENTS / name).read_text())
+
+
+@pytest.fixture
+def calls(monkeypatch):
+    """Every object the handler asks to ingest; the outcome is `calls.outcome` or `calls.error`."""
+
+    class Calls(list):
+        outcome = Outcome("loaded", file_id=1, rows_loaded=20_640, processed_key="housing/dt=2025-11-20/x.parquet")
+        error: Exception | None = None
+
+    recorded = Calls()
+
+    def fake_ingest(ref, *, s3, conn, destinations):
+        recorded.append(ref)
+        if recorded.error is not None:
+            raise recorded.error
+        return recorded.outcome
+
+    monkeypatch.setenv("PROCESSED_BUCKET", "processed")
+    monkeypatch.setenv("QUARANTINE_BUCKET", "quarantine")
+    monkeypatch.setattr(app, "ingest_object", fake_ingest)
+    monkeypatch.setattr(app.db, "connection", lambda: "connection")
+    return recorded
+
+
+def emitted_metrics(capsys) -> dict[str, list]:
+    """The metric values of the EMF blob Powertools prints when the handler returns."""
+    for line in capsys.readouterr().out.splitlines():
+        document = json.loads(line) if line.startswith("{") else {}
+        if "_aws" in document:
+            names = [m["Name"] for m in document["_aws"]["CloudWatchMetrics"][0]["Metrics"]]
+            return {name: document[name] for name in names}
+    return {}
+
+
+def test_an_uploaded_housing_file_is_ingested_and_acknowledged(calls, capsys):
+    response = app.lambda_handler(event("sqs_s3_object_created.json"), Context())
+
+    assert response == {"batchItemFailures": []}
+    (ref,) = calls
+    assert (ref.bucket, ref.key, ref.dataset) == ("tidewater-local-raw", "housing/california_housing.csv", "housing")
+    metrics = emitted_metrics(capsys)
+    assert metrics["FilesLoaded"] == [1] and metrics["RowsLoaded"] == [20_640]
+
+
+def test_the_handler_passes_the_decoded_key(calls):
+    app.lambda_handler(event("sqs_s3_encoded_key.json"), Context())
+    assert calls[0].key == "housing/2025 Q4/california housing (copy).csv"
+
+
+def test_the_s3_test_event_is_acknowledged_and_ignored(calls):
+    assert app.lambda_handler(event("sqs_s3_test_event.json"), Context()) == {"batchItemFailures": []}
+    assert calls == []
+
+
+def test_a_malformed_body_is_acknowledged_not_retried(calls, capsys):
+    assert app.lambda_handler(event("sqs_malformed_body.json"), Context()) == {"batchItemFailures": []}
+    assert calls == []
+    assert "MalformedMessages" in emitted_metrics(capsys)
+
+
+def test_a_quarantined_file_is_acknowledged_and_counted(calls, capsys):
+    calls.outcome = Outcome("quarantined", file_id=2, reason="missing_columns", detail="missing: latitude")
+    assert app.lambda_handler(event("sqs_s3_object_created.json"), Context()) == {"batchItemFailures": []}
+    assert "FilesQuarantined" in emitted_metrics(capsys)
+
+
+def test_a_redelivered_object_is_acknowledged_without_counting_it_again(calls, capsys):
+    calls.outcome = Outcome(REDELIVERED)
+    assert app.lambda_handler(event("sqs_s3_object_created.json"), Context()) == {"batchItemFailures": []}
+    assert not {"FilesLoaded", "DuplicateFiles", "FilesQuarantined"} & set(emitted_metrics(capsys))
+
+
+def test_when_every_message_fails_the_invocation_fails_so_the_whole_batch_is_retried(calls):
+    # GIVEN a batch of two messages, and a database that is down
+    batch = event("sqs_s3_object_created.json")
+    second = copy.deepcopy(batch["Records"][0])
+    second["messageId"] = "second-message"
+    batch["Records"].append(second)
+    calls.error = psycopg2.OperationalError("connection refused")
+
+    # WHEN the batch is handled THEN the invocation fails (Powertools' default for a batch that failed
+    # entirely): SQS makes every message visible again, and the Lambda Errors alarm sees it
+    with pytest.raises(BatchProcessingError, match="All records failed"):
+        app.lambda_handler(batch, Context())
+    assert len(calls) == 2
+
+
+def test_an_infrastructure_error_reports_only_that_message_for_retry(calls):
+    batch = event("sqs_s3_test_event.json")
+    batch["Records"] += event("sqs_s3_object_created.json")["Records"]
+    calls.error = psycopg2.OperationalError("connection refused")
+    response = app.lambda_handler(batch, Context())
+    assert response == {"batchItemFailures": [{"itemIdentifier": "059f36b4-87a3-44ab-83d2-661975830a7d"}]}
+
+
+def test_events_that_add_no_file_are_skipped(calls):
+    batch = event("sqs_s3_object_created.json")
+    body = json.loads(batch["Records"][0]["body"])
+    removed = copy.deepcopy(body["Records"][0])
+    removed["eventName"] = "ObjectRemoved:Delete"
+    folder = copy.deepcopy(body["Records"][0])
+    folder["s3"]["object"]["key"] = "housing/2025/"
+    batch["Records"][0]["body"] = json.dumps({"Records": [removed, folder]})
+
+    assert app.lambda_handler(batch, Context()) == {"batchItemFailures": []}
+    assert calls == []
+
+
+def test_every_log_line_about_a_file_names_its_key(calls, monkeypatch):
+    # The logger keeps the stream it found at import; point it at a buffer for this test.
+    stream = io.StringIO()
+    monkeypatch.setattr(app.logger.registered_handler, "stream", stream)
+    calls.outcome = Outcome("quarantined", file_id=2, reason="empty_file", detail="the object is empty")
+
+    app.lambda_handler(event("sqs_s3_object_created.json"), Context())
+
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    (quarantined,) = [line for line in lines if line["message"] == "Quarantined the file"]
+    assert quarantined["s3_key"] == "housing/california_housing.csv" and quarantined["reason"] == "empty_file"
+    assert quarantined["level"] == "WARNING"
