@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import time
+import zlib
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -63,6 +64,8 @@ def _terraform_env(env: StackEnv, tf_dir: Path) -> dict[str, str]:
         "TF_VAR_database_name": urlparse(env.database_url).path.lstrip("/"),
         "TF_VAR_database_username": urlparse(env.database_url).username or "",
         "TF_VAR_database_password": urlparse(env.database_url).password or "",
+        # The password never enters state; its checksum tells Terraform when to rewrite the secret.
+        "TF_VAR_database_password_version": str(zlib.crc32((urlparse(env.database_url).password or "").encode())),
     }
     if rc := _cli_config(tf_dir):
         tf_env["TF_CLI_CONFIG_FILE"] = str(rc)

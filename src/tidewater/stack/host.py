@@ -170,7 +170,7 @@ class HostStack:
                 f"TIDEWATER_LOCALSTACK_PORT=<port> make up."
             )
         base = self.dir / "localstack"
-        for sub in ("fs", "cache", "tmp", "lambda"):
+        for sub in ("fs", "cache", "lambda"):
             (base / sub).mkdir(parents=True, exist_ok=True)
         env = _clean_environ(python)
         env.update({
@@ -179,12 +179,11 @@ class HostStack:
             "OVERRIDE_IN_DOCKER": "0",
             "FILESYSTEM_ROOT": str(base / "fs"),
             "XDG_CACHE_HOME": str(base / "cache"),
-            "TMPDIR": str(base / "tmp"),
             "GATEWAY_LISTEN": f"127.0.0.1:{port}",
             # URLs LocalStack hands out (queue URLs...) must be reachable: *.localhost.localstack.cloud
             # does not resolve everywhere.
             "LOCALSTACK_HOST": f"127.0.0.1:{port}",
-            "SQS_ENDPOINT_STRATEGY": "path",
+            "SQS_ENDPOINT_STRATEGY": "off",  # http://127.0.0.1:<port>/<account>/<queue>: the aws provider parses it
             "SERVICES": SERVICES,
             "DNS_ADDRESS": "0",
             "SKIP_SSL_CERT_DOWNLOAD": "1",

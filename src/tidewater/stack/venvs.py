@@ -73,13 +73,14 @@ def ensure_localstack_venv(venvs_dir: Path) -> Path:
     # Our executor plugin, editable so code changes apply on the next `make up`; --no-deps keeps
     # LocalStack's pinned set untouched. Re-done only when the venv or the checkout changes.
     marker = venv_python.parent.parent / ".tidewater-plugin"
-    if not marker.exists() or marker.read_text() != str(root):
+    wanted = f"{root} {_stamp([root / 'pyproject.toml'], '')}"  # entry points live in the metadata
+    if not marker.exists() or marker.read_text() != wanted:
         subprocess.run(
             [str(venv_python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps",
              "-e", str(root)],
             check=True, capture_output=True,
         )  # fmt: skip
-        marker.write_text(str(root))
+        marker.write_text(wanted)
     return venv_python
 
 

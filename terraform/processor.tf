@@ -1,0 +1,89 @@
+# The processor: reads raw objects from SQS notifications, writes processed/quarantine
+# objects and loads PostgreSQL.
+
+locals {
+  processor_zip_path = coalesce(var.processor_zip_path, "${path.root}/../build/functions/processor.zip")
+
+  # The contract of docs/architecture.md ("Function environment").
+  processor_environment = {
+    PROCESSED_BUCKET             = module.storage.bucket_ids["processed"]
+    QUARANTINE_BUCKET            = module.storage.bucket_ids["quarantine"]
+    DB_HOST                      = module.database.host
+    DB_PORT                      = tostring(module.database.port)
+    DB_NAME                      = module.database.database_name
+    DB_SECRET_ARN                = module.database.secret_arn
+    DB_SSLMODE                   = var.database_sslmode
+    POWERTOOLS_SERVICE_NAME      = "tidewater-processor"
+    POWERTOOLS_METRICS_NAMESPACE = "Tidewater"
+    POWERTOOLS_LOG_LEVEL         = var.processor_log_level
+  }
+}
+
+data "aws_iam_policy_document" "processor" {
+  statement {
+    sid       = "ReadRawObjects"
+    actions   = ["s3:GetObject", "s3:GetObjectVersion"]
+    resources = ["${module.storage.bucket_arns["raw"]}/*"]
+  }
+
+  statement {
+    sid     = "WriteOutputs"
+    actions = ["s3:PutObject", "s3:AbortMultipartUpload"]
+    resources = [
+      "${module.storage.bucket_arns["processed"]}/*",
+      "${module.storage.bucket_arns["quarantine"]}/*",
+    ]
+  }
+
+  statement {
+    sid       = "ConsumeIngestQueue"
+    actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"]
+    resources = [module.ingest_queue.queue_arn]
+  }
+
+  # SSE-KMS objects, KMS-encrypted queue messages and the database secret all use our key.
+  statement {
+    sid       = "UseDataKey"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [module.kms.key_arn]
+  }
+
+  statement {
+    sid       = "ReadDatabaseSecret"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = [module.database.secret_arn]
+  }
+}
+
+module "processor" {
+  source = "./modules/function"
+
+  function_name    = "${local.name}-processor"
+  description      = "tidewater: validates, transforms and loads raw objects"
+  handler          = "app.lambda_handler"
+  runtime          = "python3.13"
+  filename         = local.processor_zip_path
+  artifacts_bucket = module.storage.bucket_ids["artifacts"]
+  memory_size      = var.processor_memory_size
+  timeout          = var.processor_timeout_seconds
+
+  environment_variables   = local.processor_environment
+  environment_kms_key_arn = var.enable_function_environment_encryption ? module.kms.key_arn : null
+  policy_json             = data.aws_iam_policy_document.processor.json
+
+  log_retention_in_days = var.log_retention_in_days
+  log_kms_key_arn       = module.kms.key_arn
+
+  vpc_config = var.create_database ? {
+    subnet_ids         = module.network[0].private_subnet_ids
+    security_group_ids = [module.network[0].function_security_group_id]
+  } : null
+
+  event_source_mapping = {
+    event_source_arn                   = module.ingest_queue.queue_arn
+    batch_size                         = var.processor_batch_size
+    maximum_batching_window_in_seconds = var.processor_maximum_batching_window_in_seconds
+    function_response_types            = ["ReportBatchItemFailures"]
+    maximum_concurrency                = var.processor_maximum_concurrency
+  }
+}
