@@ -29,7 +29,7 @@ def _say(message: str) -> None:
     print(f"==> {message}", file=sys.stderr, flush=True)
 
 
-def _cli_config(tf_dir: Path) -> Path | None:
+def cli_config(tf_dir: Path) -> Path | None:
     """A terraformrc using the local provider mirror when one exists (no registry access here)."""
     for mirror in PROVIDER_MIRRORS:
         path = Path(mirror).expanduser()
@@ -67,7 +67,7 @@ def _terraform_env(env: StackEnv, tf_dir: Path) -> dict[str, str]:
         # The password never enters state; its checksum tells Terraform when to rewrite the secret.
         "TF_VAR_database_password_version": str(zlib.crc32((urlparse(env.database_url).password or "").encode())),
     }
-    if rc := _cli_config(tf_dir):
+    if rc := cli_config(tf_dir):
         tf_env["TF_CLI_CONFIG_FILE"] = str(rc)
     return tf_env
 
