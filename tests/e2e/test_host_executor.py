@@ -18,6 +18,8 @@ import zipfile
 
 import pytest
 
+from tidewater.stack.procs import pid_alive
+
 pytestmark = [pytest.mark.e2e]
 
 ROLE = "arn:aws:iam::000000000000:role/test"
@@ -119,25 +121,11 @@ def make_zip(files: dict[str, str]) -> bytes:
     return buffer.getvalue()
 
 
-def process_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # a zombie still "exists"; treat it as gone
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().split(") ")[-1][0] != "Z"
-    except OSError:
-        return True
-
 
 def wait_until_gone(pids, timeout=10.0) -> list[int]:
     deadline = time.monotonic() + timeout
     while True:
-        alive = [pid for pid in pids if process_exists(pid)]
+        alive = [pid for pid in pids if pid_alive(pid)]
         if not alive or time.monotonic() > deadline:
             return alive
         time.sleep(0.1)

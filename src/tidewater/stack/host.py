@@ -5,7 +5,7 @@ Layout of an instance directory (``.tidewater/`` for `make up`, another one for 
     stack.env          what clients source (see env.py)
     host.json          ports, password and pids of what this instance started
     localstack/        LocalStack's FILESYSTEM_ROOT, cache, tmp, lambda work dir, log
-    postgres/          the initdb cluster and its log
+    postgres/          the initdb cluster and its log (as root: /tmp/tidewater-postgres-<hash>/)
 
 The venvs are shared by all instances of a checkout, under ``.tidewater/venvs/``.
 The stack is ephemeral like LocalStack community itself: `down` stops everything and deletes the
@@ -14,11 +14,13 @@ instance's data, so S3 and the database never disagree about what was loaded.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from dataclasses import asdict, dataclass
@@ -63,8 +65,17 @@ class HostStack:
         self._state_file.write_text(json.dumps(asdict(state), indent=2))
         self._state_file.chmod(0o600)
 
+    @property
+    def _postgres_dir(self) -> Path:
+        """Inside the instance, except as root: the cluster then runs as `postgres`, which may not be
+        able to enter the checkout (a clone under a 0700 mktemp dir), so it lives under /tmp."""
+        if os.geteuid() != 0:
+            return self.dir / "postgres"
+        digest = hashlib.sha256(str(self.dir).encode()).hexdigest()[:12]
+        return Path(tempfile.gettempdir()) / f"tidewater-postgres-{digest}"
+
     def _postgres(self, state: HostState) -> PostgresCluster:
-        return PostgresCluster(self.dir / "postgres" / "data", state.postgres_port, state.postgres_password)
+        return PostgresCluster(self._postgres_dir / "data", state.postgres_port, state.postgres_password)
 
     def stack_env(self, state: HostState) -> StackEnv:
         return StackEnv(
@@ -142,8 +153,8 @@ class HostStack:
 
     def _delete_instance_data(self) -> None:
         # Not the venvs: for `make up` they share .tidewater/ with the instance.
-        for name in ("localstack", "postgres", "terraform"):
-            shutil.rmtree(self.dir / name, ignore_errors=True)
+        for path in (self.dir / "localstack", self._postgres_dir, self.dir / "terraform"):
+            shutil.rmtree(path, ignore_errors=True)
         for name in ("stack.env", "outputs.json", "uploads.jsonl", "host.json"):
             (self.dir / name).unlink(missing_ok=True)
 

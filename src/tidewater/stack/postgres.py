@@ -72,13 +72,13 @@ class PostgresCluster:
         pwfile.write_text(self.password + "\n")
         owner = _as_cluster_owner()
         if owner:
-            shutil.chown(self.data_dir, "postgres", "postgres")
-            shutil.chown(pwfile, "postgres", "postgres")
+            for path in (self.data_dir.parent, self.data_dir, pwfile):
+                shutil.chown(path, "postgres", "postgres")
         try:
             subprocess.run(
                 [*owner, _pg_bin("initdb"), "-D", str(self.data_dir), "-U", DB_USER, "--pwfile", str(pwfile),
                  "--auth-host=scram-sha-256", "--auth-local=trust", "-E", "UTF8", "--locale=C.UTF-8"],
-                check=True, capture_output=True, text=True,
+                check=True, capture_output=True, text=True, cwd="/",
             )  # fmt: skip
         except subprocess.CalledProcessError as err:
             raise SystemExit(f"initdb failed:\n{err.stderr}") from err
@@ -100,7 +100,7 @@ class PostgresCluster:
         result = subprocess.run(
             [*owner, _pg_bin("pg_ctl"), "-D", str(self.data_dir), "-l", str(self.log_file), "-o", options,
              "-w", "-t", "60", "start"],
-            capture_output=True, text=True,
+            capture_output=True, text=True, cwd="/",
         )  # fmt: skip
         if result.returncode != 0:
             raise SystemExit(f"PostgreSQL did not start:\n{result.stderr}\n{self._log_tail()}")
