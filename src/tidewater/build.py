@@ -139,18 +139,36 @@ def write_zip(staging: Path, zip_path: Path) -> tuple[int, int]:
     return zip_path.stat().st_size, unzipped
 
 
+def _sources_digest(root: Path, name: str, deps: Path) -> str:
+    digest = hashlib.sha256((deps / ".requirements-sha256").read_bytes())
+    for folder in (root / "functions" / name, root / "functions" / "shared" / "pipeline"):
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
 def build_function(name: str, out_dir: Path) -> Path:
     root = repo_root()
     started = time.monotonic()
     work = out_dir / ".work" / name
     deps = work / "deps"
     install_dependencies(root / "functions" / name / "requirements.txt", deps)
-    staging = work / "staging"
-    stage_function(name, root, staging, deps)
     zip_path = out_dir / f"{name}.zip"
-    zipped, unzipped = write_zip(staging, zip_path)
+    stamp = out_dir / f"{name}.zip.inputs-sha256"
+    inputs = _sources_digest(root, name, deps)
+    if zip_path.exists() and stamp.exists() and stamp.read_text() == inputs:
+        with zipfile.ZipFile(zip_path) as archive:
+            zipped, unzipped = zip_path.stat().st_size, sum(i.file_size for i in archive.infolist())
+        state = "unchanged"
+    else:
+        staging = work / "staging"
+        stage_function(name, root, staging, deps)
+        zipped, unzipped = write_zip(staging, zip_path)
+        stamp.write_text(inputs)
+        state = "built"
     mb = 1024 * 1024
-    _say(f"{zip_path.relative_to(root)}: {zipped / mb:.1f} MB zipped, {unzipped / mb:.1f} MB unzipped "
+    _say(f"{zip_path.relative_to(root)} {state}: {zipped / mb:.1f} MB zipped, {unzipped / mb:.1f} MB unzipped "
          f"(AWS limit 250 MB unzipped) in {time.monotonic() - started:.1f}s")  # fmt: skip
     if unzipped > AWS_UNZIPPED_LIMIT:
         raise SystemExit(f"{name}: {unzipped / mb:.1f} MB unzipped exceeds AWS Lambda's 250 MB limit")

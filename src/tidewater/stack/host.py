@@ -66,7 +66,7 @@ class HostStack:
         self._state_file.chmod(0o600)
 
     @property
-    def _postgres_dir(self) -> Path:
+    def postgres_dir(self) -> Path:
         """Inside the instance, except as root: the cluster then runs as `postgres`, which may not be
         able to enter the checkout (a clone under a 0700 mktemp dir), so it lives under /tmp."""
         if os.geteuid() != 0:
@@ -75,7 +75,7 @@ class HostStack:
         return Path(tempfile.gettempdir()) / f"tidewater-postgres-{digest}"
 
     def _postgres(self, state: HostState) -> PostgresCluster:
-        return PostgresCluster(self._postgres_dir / "data", state.postgres_port, state.postgres_password)
+        return PostgresCluster(self.postgres_dir / "data", state.postgres_port, state.postgres_password)
 
     def stack_env(self, state: HostState) -> StackEnv:
         return StackEnv(
@@ -87,6 +87,13 @@ class HostStack:
         )
 
     # ---- lifecycle ---------------------------------------------------------------------------
+    def started_pids(self) -> list[int]:
+        """The LocalStack and PostgreSQL server pids this instance started (and `down` stops)."""
+        state = self._load_state()
+        if state is None:
+            return []
+        return [pid for pid in (state.localstack_pid, self._postgres(state).pid()) if pid]
+
     def running(self) -> bool:
         state = self._load_state()
         return bool(state and pid_alive(state.localstack_pid) and self._postgres(state).running()
@@ -145,7 +152,7 @@ class HostStack:
             pid = postgres.pid()
             postgres.stop()
             _say(f"stopped PostgreSQL (pid {pid})")
-        for pid in _leftover_pids(self.dir):
+        for pid in leftover_pids(self.dir):
             # Lambda environments exit on their own when LocalStack dies; this is the safety net.
             stop_process_group(pid, timeout=5)
             _say(f"stopped leftover process {pid}")
@@ -153,7 +160,7 @@ class HostStack:
 
     def _delete_instance_data(self) -> None:
         # Not the venvs: for `make up` they share .tidewater/ with the instance.
-        for path in (self.dir / "localstack", self._postgres_dir, self.dir / "terraform"):
+        for path in (self.dir / "localstack", self.postgres_dir, self.dir / "terraform"):
             shutil.rmtree(path, ignore_errors=True)
         for name in ("stack.env", "outputs.json", "uploads.jsonl", "host.json"):
             (self.dir / name).unlink(missing_ok=True)
@@ -239,7 +246,7 @@ def _healthy(port: int) -> bool:
     return all(services.get(name) in ("available", "running") for name in wanted)
 
 
-def _leftover_pids(instance_dir: Path) -> list[int]:
+def leftover_pids(instance_dir: Path) -> list[int]:
     """Processes still working inside this instance's directories (cwd or command line)."""
     found = []
     marker = str(instance_dir)
