@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -81,7 +82,7 @@ def start_test_stack(mode: str) -> Iterator[TestStack]:
 
 @contextlib.contextmanager
 def from_host() -> Iterator[TestStack]:
-    state = repo_root() / ".tidewater" / "test-stack"
+    state = Path(os.environ.get("TIDEWATER_TEST_STATE_DIR") or repo_root() / ".tidewater" / "test-stack")
     host = HostStack(state, localstack_port=free_port(), postgres_port=free_port())
     host.down()  # a previous run killed half-way leaves nothing behind
     try:

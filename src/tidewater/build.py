@@ -14,6 +14,7 @@ still does not fit.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import hashlib
 import os
 import re
@@ -187,8 +188,11 @@ def main(argv: list[str] | None = None) -> None:
     root = repo_root()
     out_dir = root / "build" / "functions"
     out_dir.mkdir(parents=True, exist_ok=True)
-    for name in args.names or function_names(root):
-        build_function(name, out_dir)
+    # Two stacks deploying at once (yours and the test suite's) must not interleave builds.
+    with open(out_dir / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        for name in args.names or function_names(root):
+            build_function(name, out_dir)
 
 
 if __name__ == "__main__":
