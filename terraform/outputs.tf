@@ -136,3 +136,8 @@ output "vpc_id" {
   description = "VPC of RDS and the functions; null on the local targets."
   value       = one(module.network[*].vpc_id)
 }
+
+output "dlq_alarm_name" {
+  description = "Name of the CloudWatch alarm that fires when the dead-letter queue is not empty."
+  value       = module.monitoring.dlq_alarm_name
+}

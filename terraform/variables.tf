@@ -424,3 +424,9 @@ variable "vpc_availability_zone_count" {
     error_message = "vpc_availability_zone_count must be between 2 and 6."
   }
 }
+
+variable "alarm_actions" {
+  description = "ARNs (e.g. an SNS topic) notified by the pipeline's alarms. Empty = alarms only show in CloudWatch."
+  type        = list(string)
+  default     = []
+}

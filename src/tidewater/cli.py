@@ -53,6 +53,13 @@ def cmd_status(args) -> int:
     return 0
 
 
+def cmd_replay_dlq(args) -> int:
+    from tidewater.dlq import describe, replay
+
+    print(describe(replay(_pipeline(), dry_run=args.dry_run), args.dry_run))
+    return 0
+
+
 def cmd_logs(args) -> int:
     from tidewater.logs import print_logs
 
@@ -89,6 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("status", help="queues, dead-letter queue, ledger counts per dataset, housing summary")
     p.add_argument("--summary", action="store_true", help="only print housing_summary_statistics")
     p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("replay-dlq", help="move dead-letter messages back to the ingest queue (after a fix)")
+    p.add_argument("--dry-run", action="store_true", help="only list what would be moved")
+    p.set_defaults(func=cmd_replay_dlq)
 
     p = sub.add_parser("logs", help="print the processor's CloudWatch logs")
     p.add_argument("--since", type=float, default=15, help="minutes back (default 15)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tidewater.aws import Pipeline
+from tidewater.dlq import counts_by_dataset, peek
 
 
 def _table(headers: list[str], rows: list[tuple]) -> str:
@@ -34,12 +35,22 @@ def status(pipeline: Pipeline, summary_only: bool = False) -> str:
         visible, in_flight = pipeline.queue_depth(pipeline.outputs[key])
         queue_rows.append((name, visible, in_flight))
     out.append(_table(["queue", "waiting", "in flight"], queue_rows))
-    ledger = pipeline.query(
-        "SELECT dataset, count(*) FILTER (WHERE status = 'loaded'), count(*) FILTER (WHERE status = 'duplicate'), "
-        "count(*) FILTER (WHERE status = 'quarantined'), coalesce(sum(rows_loaded), 0), "
-        "coalesce(sum(rows_quarantined), 0), max(finished_at) FROM ingested_files GROUP BY dataset ORDER BY dataset"
-    )
-    out.append(_table(["dataset", "loaded", "duplicate", "quarantined", "rows loaded", "rows quarantined",
-                       "last finished"], ledger) if ledger else "ledger: no files processed yet")  # fmt: skip
+    ledger = {
+        row[0]: row[1:]
+        for row in pipeline.query(
+            "SELECT dataset, count(*) FILTER (WHERE status = 'loaded'), count(*) FILTER (WHERE status = 'duplicate'),"
+            " count(*) FILTER (WHERE status = 'quarantined'), coalesce(sum(rows_loaded), 0),"
+            " coalesce(sum(rows_quarantined), 0), max(finished_at) FROM ingested_files GROUP BY dataset"
+        )
+    }
+    # Files whose processing failed for an infrastructure reason sit in the DLQ (not in the ledger).
+    failed = counts_by_dataset(peek(pipeline))
+    rows = []
+    for name in sorted(set(ledger) | set(failed)):
+        loaded, duplicate, quarantined, rows_loaded, rows_quarantined, last = ledger.get(name, (0, 0, 0, 0, 0, None))
+        rows.append((name, loaded, duplicate, quarantined, rows_loaded, rows_quarantined, failed[name], last))
+    headers = ["dataset", "loaded", "duplicate", "quarantined", "rows loaded", "rows quarantined", "failed (in DLQ)",
+               "last finished"]  # fmt: skip
+    out.append(_table(headers, rows) if rows else "ledger: no files processed yet")
     out.append(housing_summary(pipeline))
     return "\n\n".join(out)

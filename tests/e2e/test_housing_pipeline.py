@@ -169,29 +169,3 @@ def test_a_different_file_adds_to_the_statistics(stack):
     assert ledger["status"] == "loaded" and ledger["rows_loaded"] == 300
     assert housing_rows(stack) == rows_before + 300
     assert_summary_equal(summary(stack), combine(before, expected_summary(body)))
-
-
-def test_database_outage_is_retried_then_dead_lettered(stack):
-    # GIVEN the database is down
-    body = b"".join(SEED.read_bytes().splitlines(keepends=True)[:11])
-    dlq = stack.outputs["dlq_url"]
-    sqs = stack.client("sqs")
-    stack.stop_postgres()
-    try:
-        # WHEN a file arrives
-        put(stack, "housing/during_outage.csv", body)
-        # THEN the message is retried maxReceiveCount times and lands in the DLQ
-        messages = wait_until(
-            lambda: sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10, AttributeNames=["All"],
-                                        VisibilityTimeout=5).get("Messages"),
-            240, "the message to reach the dead-letter queue", interval=2,
-        )  # fmt: skip
-    finally:
-        stack.start_postgres()
-    assert len(messages) == 1
-    message = messages[0]
-    assert int(message["Attributes"]["ApproximateReceiveCount"]) >= 3
-    assert json.loads(message["Body"])["Records"][0]["s3"]["object"]["key"] == "housing/during_outage.csv"
-    # Nothing was half-loaded.
-    assert not stack.pipeline.query("SELECT 1 FROM ingested_files WHERE s3_key = 'housing/during_outage.csv'")
-    sqs.delete_message(QueueUrl=dlq, ReceiptHandle=message["ReceiptHandle"])
