@@ -67,6 +67,8 @@ module "processor" {
   memory_size      = var.processor_memory_size
   timeout          = var.processor_timeout_seconds
 
+  ephemeral_storage_mb = var.processor_ephemeral_storage_mb
+
   environment_variables   = local.processor_environment
   environment_kms_key_arn = var.enable_function_environment_encryption ? module.kms.key_arn : null
   policy_json             = data.aws_iam_policy_document.processor.json

@@ -430,3 +430,9 @@ variable "alarm_actions" {
   type        = list(string)
   default     = []
 }
+
+variable "processor_ephemeral_storage_mb" {
+  description = "The processor's /tmp in MB (512-10240). Files are streamed through /tmp; objects larger than about half of it are quarantined as too_large."
+  type        = number
+  default     = 512
+}

@@ -23,6 +23,7 @@ bucket_force_destroy                      = true
 bucket_noncurrent_version_expiration_days = 14
 
 processor_memory_size                        = 1024
+processor_ephemeral_storage_mb               = 2048
 processor_timeout_seconds                    = 60
 ingest_queue_visibility_timeout_seconds      = 360
 max_receive_count                            = 3

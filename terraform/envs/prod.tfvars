@@ -23,6 +23,7 @@ bucket_force_destroy                      = false
 bucket_noncurrent_version_expiration_days = 90
 
 processor_memory_size                        = 2048
+processor_ephemeral_storage_mb               = 10240
 processor_timeout_seconds                    = 120
 ingest_queue_visibility_timeout_seconds      = 720
 max_receive_count                            = 5

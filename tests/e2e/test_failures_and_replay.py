@@ -14,6 +14,7 @@ import pytest
 from tests.e2e.test_housing_pipeline import housing_rows, ledger_row, put, wait_for_ledger
 from tests.stacks import wait_until
 from tidewater.dlq import peek, replay
+from tidewater.status import status
 
 pytestmark = pytest.mark.e2e
 
@@ -54,6 +55,9 @@ def test_outage_dead_letters_then_replay_loads_every_file_exactly_once(stack):
         stack.start_postgres()
     assert all(letter.receive_count >= 3 for letter in peek(stack.pipeline))
     assert all(ledger_row(stack, key, version) is None for key, version in versions.items())
+    # `tidewater status` counts them as failed for their dataset
+    housing_line = next(line for line in status(stack.pipeline).splitlines() if line.startswith("housing "))
+    assert housing_line.split()[6] == "2", housing_line
 
     # WHEN the cause is fixed and the DLQ is replayed
     assert sorted(k for letter in replay(stack.pipeline, dry_run=True) for k in letter.keys) == sorted(files)

@@ -11,6 +11,7 @@ import csv
 import functools
 import hashlib
 import io
+import json
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -174,7 +175,8 @@ def test_schema_bootstrap_is_idempotent_and_survives_concurrent_cold_starts(conn
     conn = connect()
     db.ensure_schema(conn)
     tables = {row[0] for row in query(conn, "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")}
-    assert {"ingested_files", "housing", "housing_summary_statistics"} <= tables
+    assert {"ingested_files", "housing", "housing_summary_statistics", "retina_scans", "events",
+            "event_counts_by_type"} <= tables  # fmt: skip
 
 
 def test_the_published_file_loads_rows_summary_and_ledger_once(conn, s3):
@@ -257,7 +259,7 @@ def test_a_crash_before_commit_leaves_nothing_and_the_retry_loads_once(conn, s3,
         s3.fail_puts_to = "processed"
     else:
         real_refresh = db.refresh_summary
-        monkeypatch.setattr(db, "refresh_summary", lambda cur, contract: (_ for _ in ()).throw(RuntimeError("boom")))
+        monkeypatch.setattr(db, "refresh_summary", lambda *args: (_ for _ in ()).throw(RuntimeError("boom")))
 
     # WHEN it runs THEN it raises (so SQS retries) and the transaction left no trace
     with pytest.raises(RuntimeError):
@@ -363,3 +365,89 @@ def test_the_module_connection_is_reused_and_reopened_when_the_server_drops_it(p
     assert second is not first and query(second, "SELECT 1") == [(1,)]
     db.close_quietly(second)
     monkeypatch.setattr(db, "_connection", None)
+
+
+# --- retina and events ---------------------------------------------------------------------------
+
+SEED_DIR = SEED.parents[1]
+RETINA_SEED = SEED_DIR / "retina" / "retina_scans.json"
+EVENTS_SEEDS = {name: SEED_DIR / "events" / name for name in ("events.csv", "events.ndjson", "events.json")}
+
+
+def expected_event_counts(*files: Path) -> dict[tuple[str, str], int]:
+    """(event_type, UTC date) -> count, from the seed files with the standard library."""
+    counts: dict[tuple[str, str], int] = {}
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        if path.suffix == ".csv":
+            records = list(csv.DictReader(io.StringIO(text)))
+        elif path.suffix == ".ndjson":
+            records = [json.loads(line) for line in text.splitlines() if line.strip()]
+        else:
+            records = json.loads(text)
+        for record in records:
+            key = (record["event_type"], record["timestamp"][:10])  # the seeds are all in UTC ("Z")
+            counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def event_counts(conn) -> dict[tuple[str, str], int]:
+    rows = query(conn, "SELECT event_type, event_date::text, count FROM event_counts_by_type")
+    return {(event_type, day): count for event_type, day, count in rows}
+
+
+def test_retina_scans_load_with_their_types_and_a_json_output(conn, s3):
+    data = RETINA_SEED.read_bytes()
+    outcome = ingest_object(upload(s3, "retina/retina_scans.json", data), s3=s3, conn=conn, destinations=DESTINATIONS)
+
+    scans = json.loads(data)
+    assert outcome.status == "loaded" and outcome.rows_loaded == len(scans)
+    rows = query(conn, "SELECT source_row, patient_id, scan_date::text, retina_thickness_microns, optic_disc_cup_ratio "
+                       "FROM retina_scans ORDER BY source_row")  # fmt: skip
+    assert rows == [
+        (i, s["patient_id"], s["scan_date"], float(s["retina_thickness_microns"]), s["optic_disc_cup_ratio"])
+        for i, s in enumerate(scans, start=1)
+    ]
+    assert outcome.processed_key == f"retina/dt=2025-11-20/retina_scans-{hashlib.sha256(data).hexdigest()[:12]}.json"
+    written = json.loads(s3.objects[("processed", outcome.processed_key)])
+    assert written == [{"patient_id": s["patient_id"], "patient_name": s["patient_name"]} for s in scans]
+
+
+def test_events_in_every_format_load_and_the_daily_counts_follow(conn, s3):
+    for name, path in EVENTS_SEEDS.items():
+        ingest_object(upload(s3, f"events/{name}", path.read_bytes()), s3=s3, conn=conn, destinations=DESTINATIONS)
+
+    assert query(conn, "SELECT count(*) FROM events")[0][0] == 400 + 350 + 300
+    assert event_counts(conn) == expected_event_counts(*EVENTS_SEEDS.values())
+    # attributes are JSONB: extra CSV columns, the NDJSON object and the JSON array's extra keys alike
+    pages = query(conn, "SELECT count(*) FROM events WHERE attributes ? 'page' AND attributes ? 'device'")[0][0]
+    assert pages == 1050
+    assert query(conn, "SELECT min(event_date)::text, max(event_date)::text FROM events")[0] == (
+        "2025-11-18", "2025-11-20")  # fmt: skip
+
+
+def test_a_file_streamed_in_many_chunks_loads_exactly_like_one_chunk(connect, s3):
+    # GIVEN the published housing file, read in ~64 KB chunks (about 25 COPYs in one transaction)
+    conn = connect()
+    chunked = Destinations(processed_bucket="processed", quarantine_bucket="quarantine", chunk_chars=64 * 1024)
+    data = SEED.read_bytes()
+
+    outcome = ingest_object(upload(s3, "housing/chunked.csv", data), s3=s3, conn=conn, destinations=chunked)
+
+    assert outcome.status == "loaded" and outcome.rows_loaded == 20_640
+    assert query(conn, "SELECT count(DISTINCT source_row), min(source_row), max(source_row) FROM housing")[0] == (
+        20_640, 1, 20_640)  # fmt: skip
+    assert_summary(conn, data)
+
+
+def test_a_file_rejected_after_some_chunks_loaded_leaves_only_its_quarantine_record(conn, s3):
+    # GIVEN an events file whose last line is 1.1 MiB: the earlier chunks are COPYed before it is read
+    body = EVENTS_SEEDS["events.ndjson"].read_bytes() + b'{"x": "' + b"y" * (1024 * 1024 + 100) + b'"}\n'
+    chunked = Destinations(processed_bucket="processed", quarantine_bucket="quarantine", chunk_chars=4096)
+
+    outcome = ingest_object(upload(s3, "events/long.ndjson", body), s3=s3, conn=conn, destinations=chunked)
+
+    assert outcome.status == "quarantined" and outcome.reason == "line_too_long"
+    assert query(conn, "SELECT count(*) FROM events")[0][0] == 0 and event_counts(conn) == {}
+    assert [row["status"] for row in ledger(conn, "events/long.ndjson")] == ["quarantined"]
+    assert not [key for key in s3.objects if key[0] == "processed"]

@@ -6,7 +6,10 @@ written where, in which order relative to the COMMIT, and what raises.
 
 from __future__ import annotations
 
+import gzip
 import json
+import shutil
+import tempfile
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -91,8 +94,9 @@ class FakeDatabase:
         self.journal.append(("copy", contract.table, len(good)))
         return len(good)
 
-    def refresh_summary(self, cur, contract):
+    def refresh_summary(self, cur, contract, dates=()):
         self.journal.append(("summary", contract.summary_table))
+        self.summary_dates = set(dates)
 
     def finish(self, cur, file_id, status, **fields):
         self.journal.append(("finish", status))
@@ -135,13 +139,13 @@ def reason_of(s3: FakeS3, key: str) -> dict:
     return json.loads(s3.written[("quarantine", f"{key}/reason.json")])
 
 
-def test_a_good_file_writes_parquet_then_loads_and_commits(fake_db, journal):
+def test_a_good_file_loads_then_writes_parquet_and_commits(fake_db, journal):
     outcome, s3 = run("housing/small.csv", SMALL, fake_db, journal)
 
     assert outcome.status == "loaded" and outcome.rows_loaded == 5 and outcome.rows_quarantined == 0
     assert outcome.processed_key.startswith("housing/dt=2025-11-20/small-") and outcome.file_id == 42
     steps = [step[0] for step in journal]
-    assert steps == ["get", "begin", "claim", "lock", "put", "copy", "summary", "finish", "commit"]
+    assert steps == ["get", "begin", "claim", "lock", "copy", "put", "summary", "finish", "commit"]
     assert ("put", "processed", outcome.processed_key) in journal
     assert journal.index(("put", "processed", outcome.processed_key)) < journal.index(("commit",))
     assert fake_db.finished["status"] == "loaded" and fake_db.finished["rows_loaded"] == 5
@@ -182,7 +186,8 @@ def test_bad_rows_are_quarantined_and_the_good_rows_load(fake_db, journal):
 
     assert outcome.status == "loaded" and outcome.rows_loaded == 4 and outcome.rows_quarantined == 1
     rows = s3.written[("quarantine", "housing/partly.csv/rejected_rows.csv")].decode().splitlines()
-    assert rows[0] == "row_number,column,value,reason" and rows[1].startswith("2,ocean_proximity,ATLANTIS,")
+    assert rows[0] == "row_number,column,reason,value,detail"
+    assert rows[1].startswith("2,ocean_proximity,not_allowed,ATLANTIS,")
     reason = reason_of(s3, "housing/partly.csv")
     assert reason["reason"] == "rejected_rows" and reason["rows_rejected"] == 1 and reason["rows_loaded"] == 4
     assert reason["source"]["key"] == "housing/partly.csv" and reason["source"]["sha256"]
@@ -215,8 +220,8 @@ def test_an_unknown_dataset_is_not_downloaded_and_the_reason_names_the_known_one
     assert "'weather'" in outcome.detail and "housing/" in outcome.detail
 
 
-def test_a_file_too_large_for_the_function_is_quarantined_before_download(fake_db, journal):
-    outcome, s3 = run("housing/huge.csv", SMALL, fake_db, journal, size=DESTINATIONS.max_object_bytes + 1)
+def test_a_file_over_the_safety_limit_is_quarantined_before_download(fake_db, journal):
+    outcome, s3 = run("housing/huge.csv", SMALL, fake_db, journal, size=DESTINATIONS.size_limit() + 1)
     assert outcome.reason == "too_large" and not [step for step in journal if step[0] == "get"]
 
 
@@ -245,11 +250,73 @@ def test_a_failed_output_write_rolls_the_load_back(fake_db, journal):
     assert journal[-1] == ("rollback",) and ("commit",) not in journal
 
 
-def test_the_size_limit_follows_the_function_memory_unless_set(monkeypatch):
+def test_the_size_limit_is_half_the_free_temp_space_unless_set(monkeypatch, tmp_path):
     monkeypatch.setenv("PROCESSED_BUCKET", "p")
     monkeypatch.setenv("QUARANTINE_BUCKET", "q")
-    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "2048")
     monkeypatch.delenv("MAX_OBJECT_BYTES", raising=False)
-    assert Destinations.from_env().max_object_bytes == 2048 * 1024 * 1024 // 10
+    destinations = Destinations.from_env()
+    assert destinations.max_object_bytes is None
+    free = shutil.disk_usage(tempfile.gettempdir()).free
+    assert abs(destinations.size_limit() - free // 2) < 64 * 1024 * 1024
     monkeypatch.setenv("MAX_OBJECT_BYTES", "1000")
-    assert Destinations.from_env().max_object_bytes == 1000
+    assert Destinations.from_env().size_limit() == 1000
+
+
+RETINA_SCANS = Path(__file__).resolve().parents[2] / "seed_data" / "retina" / "retina_scans.json"
+EVENTS_CSV = Path(__file__).resolve().parents[2] / "seed_data" / "events" / "events.csv"
+
+
+def test_a_retina_file_writes_the_patients_as_json(fake_db, journal):
+    outcome, s3 = run("retina/scans.json", RETINA_SCANS.read_bytes(), fake_db, journal)
+
+    scans = json.loads(RETINA_SCANS.read_text())
+    assert outcome.status == "loaded" and outcome.rows_loaded == len(scans)
+    assert outcome.processed_key.startswith("retina/dt=2025-11-20/scans-") and outcome.processed_key.endswith(".json")
+    written = json.loads(s3.written[("processed", outcome.processed_key)])
+    assert written == [{"patient_id": s["patient_id"], "patient_name": s["patient_name"]} for s in scans]
+    assert ("copy", "retina_scans", len(scans)) in journal
+
+
+def test_events_write_one_parquet_per_event_date_and_refresh_those_dates(fake_db, journal):
+    outcome, s3 = run("events/day.csv.gz", gzip.compress(EVENTS_CSV.read_bytes()), fake_db, journal)
+
+    assert outcome.status == "loaded" and outcome.rows_loaded == 400
+    keys = sorted(key for bucket, key in s3.written if bucket == "processed")
+    assert [key.split("/")[1] for key in keys] == ["dt=2025-11-18", "dt=2025-11-19", "dt=2025-11-20"]
+    assert all(key.startswith("events/") and key.split("/")[2].startswith("day-") for key in keys)
+    assert outcome.processed_key == keys[0]
+    assert {str(day) for day in fake_db.summary_dates} == {"2025-11-18", "2025-11-19", "2025-11-20"}
+
+
+def test_a_file_found_bad_half_way_rolls_the_load_back_and_is_quarantined(fake_db, journal):
+    # GIVEN a 3 MB CSV, gzipped and cut short, read in chunks small enough that the first ones load
+    header, *rows = EVENTS_CSV.read_bytes().splitlines(keepends=True)
+    text = header + b"".join(rows * 80)
+    destinations = Destinations("processed", "quarantine", chunk_chars=512 * 1024)
+    data = gzip.compress(text)[:-2000]
+    s3 = FakeS3(journal, {"events/cut.csv.gz": data})
+
+    # WHEN ingested
+    outcome = ingest_object(ref_for("events/cut.csv.gz"), s3=s3, conn=None, destinations=destinations)
+
+    # THEN rows were copied in the first transaction, which rolled back; the second records the reason
+    assert outcome.status == "quarantined" and outcome.reason == "truncated_gzip"
+    steps = [step[0] for step in journal]
+    assert steps[:5] == ["get", "begin", "claim", "lock", "copy"]
+    assert steps[-6:] == ["rollback", "begin", "claim", "put", "finish", "commit"]
+    assert not [key for key in s3.written if key[0] == "processed"]
+    assert reason_of(s3, "events/cut.csv.gz")["reason"] == "truncated_gzip"
+
+
+def test_an_unsupported_extension_is_quarantined_before_download(fake_db, journal):
+    outcome, s3 = run("events/export.xlsx", b"PK\x03\x04", fake_db, journal)
+    assert outcome.reason == "unsupported_format" and not [step for step in journal if step[0] == "get"]
+    assert ".csv" in outcome.detail and ".ndjson" in outcome.detail
+
+
+def test_temporary_files_are_removed_after_each_object(fake_db, journal, tmp_path):
+    destinations = Destinations("processed", "quarantine", workdir=str(tmp_path))
+    for key, data in [("housing/a.csv", SMALL), ("housing/b.csv", b"\x00")]:
+        s3 = FakeS3(journal, {key: data})
+        ingest_object(ref_for(key), s3=s3, conn=None, destinations=destinations)
+    assert list(tmp_path.iterdir()) == []

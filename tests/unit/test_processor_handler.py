@@ -161,3 +161,16 @@ def test_every_log_line_about_a_file_names_its_key(calls, monkeypatch):
     (quarantined,) = [line for line in lines if line["message"] == "Quarantined the file"]
     assert quarantined["s3_key"] == "housing/california_housing.csv" and quarantined["reason"] == "empty_file"
     assert quarantined["level"] == "WARNING"
+
+
+@pytest.mark.parametrize(
+    ("name", "key", "dataset"),
+    [
+        ("sqs_s3_retina_scans.json", "retina/2025/retina_scans.json", "retina"),
+        ("sqs_s3_events_gzip.json", "events/2025-11-18/app events.ndjson.gz", "events"),
+    ],
+)
+def test_every_dataset_reaches_ingest_with_its_decoded_key(calls, name, key, dataset):
+    assert app.lambda_handler(event(name), Context()) == {"batchItemFailures": []}
+    (ref,) = calls
+    assert (ref.key, ref.dataset) == (key, dataset)

@@ -105,3 +105,21 @@ def test_malformed_bodies_raise_malformed_message(body):
 def test_the_malformed_example_event_is_malformed():
     with pytest.raises(MalformedMessage, match="not JSON"):
         parse_message(body_of("sqs_malformed_body.json"))
+
+
+@pytest.mark.parametrize(
+    ("encoded", "decoded"),
+    [
+        ("housing/may+2024/county+export.csv", "housing/may 2024/county export.csv"),
+        ("housing/caf%C3%A9+donn%C3%A9es.csv", "housing/café données.csv"),
+        ("housing/q1%2Bq2+totals.csv", "housing/q1+q2 totals.csv"),
+        ("housing/../housing/dot-dot+segments.csv", "housing/../housing/dot-dot segments.csv"),
+        ("housing/100%25+sample+%2541+literal.csv", "housing/100% sample %41 literal.csv"),
+        ("housing/report+%233%3F+%28final%29.csv", "housing/report #3? (final).csv"),
+        ("events/%E6%97%A5%E6%9C%AC%E8%AA%9E/%E3%83%AD%E3%82%B0+%F0%9F%9A%80.ndjson", "events/日本語/ログ 🚀.ndjson"),
+    ],
+)
+def test_keys_are_decoded_exactly_once(encoded, decoded):
+    (ref,) = parse_message(s3_body(record(encoded, eTag="e")))
+    assert ref.key == decoded
+    assert ref.dataset == decoded.partition("/")[0]

@@ -9,9 +9,8 @@ from datetime import UTC, datetime, timedelta, timezone
 import pyarrow.parquet as pq
 import pytest
 from pipeline.contracts import HOUSING
-from pipeline.parse import parse_csv
 from pipeline.transform import processed_key, quarantine_key, reason_document, rejected_rows_csv, to_parquet
-from pipeline.validate import validate
+from pipeline.validate import validate_bytes
 
 pytestmark = pytest.mark.unit
 
@@ -25,19 +24,20 @@ ROWS = [
 
 
 def validation():
-    return validate(parse_csv("\n".join([HEADER, *ROWS]).encode(), HOUSING), HOUSING)
+    return validate_bytes("\n".join([HEADER, *ROWS]).encode(), "housing/x.csv", HOUSING)
 
 
 def test_processed_key_is_dataset_event_date_stem_and_hash():
     when = datetime(2025, 11, 20, 8, 15, tzinfo=UTC)
-    key = processed_key("housing", "housing/2025/california_housing.csv", SHA, when)
+    key = processed_key("housing", "california_housing", SHA, when)
     assert key == "housing/dt=2025-11-20/california_housing-8a3727f4cf54.parquet"
-    assert processed_key("housing", "housing/2025/california_housing.csv", SHA, when) == key
+    assert processed_key("housing", "california_housing", SHA, when) == key
+    assert processed_key("retina", "scans", SHA, when.date(), "json") == "retina/dt=2025-11-20/scans-8a3727f4cf54.json"
 
 
 def test_processed_key_date_is_the_utc_date_of_the_event():
     late_evening_in_california = datetime(2025, 11, 19, 23, 30, tzinfo=timezone(timedelta(hours=-8)))
-    key = processed_key("housing", "housing/x.csv", SHA, late_evening_in_california.astimezone(UTC))
+    key = processed_key("housing", "x", SHA, late_evening_in_california.astimezone(UTC))
     assert key.startswith("housing/dt=2025-11-20/")
 
 
@@ -46,7 +46,7 @@ def test_quarantine_objects_live_under_the_source_key():
 
 
 def test_parquet_holds_the_good_rows_typed_with_their_source_row():
-    table = pq.read_table(io.BytesIO(to_parquet(validation().good)))
+    table = pq.read_table(io.BytesIO(to_parquet(validation().good, HOUSING)))
     assert table.column_names == ["source_row", *HOUSING.column_names]
     assert table.column("source_row").to_pylist() == [1, 2]
     assert table.column("total_bedrooms").to_pylist() == [129, None]
@@ -55,12 +55,15 @@ def test_parquet_holds_the_good_rows_typed_with_their_source_row():
 
 
 def test_parquet_bytes_are_deterministic():
-    assert to_parquet(validation().good) == to_parquet(validation().good)
+    assert to_parquet(validation().good, HOUSING) == to_parquet(validation().good, HOUSING)
 
 
 def test_rejected_rows_csv_lists_row_column_value_reason():
     text = rejected_rows_csv(validation().rejected).decode()
-    assert text.splitlines() == ["row_number,column,value,reason", "3,latitude,99,above the maximum 42.5"]
+    assert text.splitlines() == [
+        "row_number,column,reason,value,detail",
+        "3,latitude,out_of_range,99,above the maximum 42.5",
+    ]
 
 
 def test_reason_document_is_machine_readable():

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from importlib import resources
 from typing import Any
 
@@ -240,11 +240,12 @@ def finish(cur: Cursor, file_id: int, status: str, **fields: Any) -> None:
 
 
 def copy_rows(cur: Cursor, contract: Contract, good: pd.DataFrame, file_id: int) -> int:
-    """COPY the typed good rows (indexed by row_number) into the dataset's table."""
+    """COPY one chunk of typed good rows (indexed by row_number) into the dataset's table."""
     frame = good.reset_index().rename(columns={"row_number": "source_row"})
     frame.insert(0, "file_id", file_id)
     buffer = io.StringIO()
-    # Empty unquoted fields are NULL in COPY's CSV format, which is how pandas writes missing values.
+    # Empty unquoted fields are NULL in COPY's CSV format, which is how pandas writes missing values;
+    # timestamps are written as "2025-01-01 08:00:00+00:00", dates as "2025-01-01", attributes as JSON.
     frame.to_csv(buffer, index=False, header=False)
     buffer.seek(0)
     columns = sql.SQL(", ").join(sql.Identifier(name) for name in frame.columns)
@@ -277,11 +278,21 @@ SUMMARY_REFRESH = {
         DELETE FROM housing_summary_statistics s
         WHERE NOT EXISTS (SELECT 1 FROM housing h WHERE h.ocean_proximity = s.ocean_proximity);
     """,
+    # Only the event dates the file touched (%(dates)s) are recomputed, from every loaded event.
+    "event_counts_by_type": """
+        DELETE FROM event_counts_by_type WHERE event_date = ANY(%(dates)s::date[]);
+        INSERT INTO event_counts_by_type (event_type, event_date, count, updated_at)
+        SELECT event_type, event_date, count(*), now()
+        FROM events
+        WHERE event_date = ANY(%(dates)s::date[])
+        GROUP BY event_type, event_date;
+    """,
 }
 
 
-def refresh_summary(cur: Cursor, contract: Contract) -> None:
-    """Recompute the dataset's summary table from its rows, inside the loading transaction.
+def refresh_summary(cur: Cursor, contract: Contract, dates: Collection[date] = ()) -> None:
+    """Recompute the dataset's summary table from its rows, inside the loading transaction
+    (`dates`: the partition dates the file touched, for summaries kept per date).
 
     The lock makes concurrent loads take turns here: in READ COMMITTED each statement sees what was
     committed when it started, so the loader that waited reads the other's rows instead of writing
@@ -290,4 +301,4 @@ def refresh_summary(cur: Cursor, contract: Contract) -> None:
     if contract.summary_table is None:
         return
     lock(cur, f"summary:{contract.summary_table}")
-    cur.execute(SUMMARY_REFRESH[contract.summary_table])
+    cur.execute(SUMMARY_REFRESH[contract.summary_table], {"dates": sorted(dates)})

@@ -60,3 +60,45 @@ CREATE TABLE IF NOT EXISTS housing_summary_statistics (
     max_median_house_value numeric,
     updated_at             timestamptz NOT NULL
 );
+
+-- One row per loaded retina scan (JSON arrays, usually). patient_id repeats: a patient has many scans.
+CREATE TABLE IF NOT EXISTS retina_scans (
+    id                       bigserial        PRIMARY KEY,
+    file_id                  bigint           NOT NULL REFERENCES ingested_files (id),
+    source_row               integer          NOT NULL,  -- 1-based record of the source file
+    patient_id               text             NOT NULL,
+    patient_name             text             NOT NULL,
+    scan_date                date             NOT NULL,
+    retina_thickness_microns double precision NOT NULL,  -- > 0 and <= 1000
+    optic_disc_cup_ratio     double precision NOT NULL,  -- 0..1
+    diagnosis                text             NOT NULL
+);
+
+CREATE INDEX IF NOT EXISTS retina_scans_file_id ON retina_scans (file_id);
+CREATE INDEX IF NOT EXISTS retina_scans_patient_id ON retina_scans (patient_id);
+
+-- One row per loaded user event. Keys/columns the contract does not name go to `attributes`.
+CREATE TABLE IF NOT EXISTS events (
+    id          bigserial   PRIMARY KEY,
+    file_id     bigint      NOT NULL REFERENCES ingested_files (id),
+    source_row  integer     NOT NULL,  -- 1-based data row (CSV), line (NDJSON) or element (JSON array)
+    "timestamp" timestamptz NOT NULL,
+    event_type  text        NOT NULL,
+    user_id     text        NOT NULL,
+    action      text        NOT NULL,
+    attributes  jsonb       NOT NULL DEFAULT '{}'::jsonb,
+    -- The UTC date of the event: what outputs are partitioned by and the daily counts group by.
+    event_date  date        GENERATED ALWAYS AS ((("timestamp" AT TIME ZONE 'UTC')::date)) STORED
+);
+
+CREATE INDEX IF NOT EXISTS events_file_id ON events (file_id);
+CREATE INDEX IF NOT EXISTS events_event_date ON events (event_date);
+
+-- Recomputed, for the event dates a file touched, in its loading transaction (db.refresh_summary).
+CREATE TABLE IF NOT EXISTS event_counts_by_type (
+    event_type text        NOT NULL,
+    event_date date        NOT NULL,  -- UTC
+    count      bigint      NOT NULL,
+    updated_at timestamptz NOT NULL,
+    PRIMARY KEY (event_type, event_date)
+);

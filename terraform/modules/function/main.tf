@@ -94,6 +94,10 @@ resource "aws_lambda_function" "this" {
   memory_size      = var.memory_size
   timeout          = var.timeout
 
+  ephemeral_storage {
+    size = var.ephemeral_storage_mb
+  }
+
   # null = the AWS managed key. LocalStack never returns a customer key here, which would
   # make every plan show a change, so the emulator targets leave it unset.
   kms_key_arn = var.environment_kms_key_arn

@@ -68,6 +68,17 @@ variable "timeout" {
   }
 }
 
+variable "ephemeral_storage_mb" {
+  description = "Size of the function's /tmp in MB (512-10240). The processor streams each file through /tmp."
+  type        = number
+  default     = 512
+
+  validation {
+    condition     = var.ephemeral_storage_mb >= 512 && var.ephemeral_storage_mb <= 10240
+    error_message = "ephemeral_storage_mb must be between 512 and 10240."
+  }
+}
+
 variable "environment_variables" {
   description = "Environment variables of the function."
   type        = map(string)
