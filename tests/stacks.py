@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import time
 from collections.abc import Iterator
@@ -19,6 +20,9 @@ from tidewater.stack.procs import free_port
 LOCALSTACK_IMAGE = "localstack/localstack:4.14.0"
 POSTGRES_IMAGE = "postgres:16"
 POSTGRES_ALIAS = "postgres"  # the database host as function containers see it
+# Test stacks run the daily report every minute so tests/e2e/test_report.py sees the rule fire
+# (deploy() passes os.environ to Terraform; `external` stacks keep their own schedule).
+TEST_REPORT_SCHEDULE = "rate(1 minute)"
 
 
 @dataclass
@@ -66,6 +70,8 @@ class TestStack:
 def start_test_stack(mode: str) -> Iterator[TestStack]:
     if mode == "auto":
         mode = "docker" if docker_available() else "host"
+    if mode != "external":
+        os.environ.setdefault("TF_VAR_report_schedule_expression", TEST_REPORT_SCHEDULE)
     if mode == "external":
         state = state_dir()
         deploy(state)
@@ -152,3 +158,16 @@ def wait_until(predicate, timeout: float, what: str, interval: float = 0.5):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
         time.sleep(interval)
+
+
+def s3_event(bucket: str, key: str, version_id: str | None = None) -> str:
+    """The SQS message body S3 sends for an ObjectCreated event (keys unencoded: test keys are plain)."""
+    obj = {"key": key, "size": 1}
+    if version_id:
+        obj["versionId"] = version_id
+    record = {
+        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1", "eventName": "ObjectCreated:Put",
+        "eventTime": "2026-01-01T00:00:00.000Z",
+        "s3": {"bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"}, "object": obj},
+    }  # fmt: skip
+    return json.dumps({"Records": [record]})

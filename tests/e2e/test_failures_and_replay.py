@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.test_housing_pipeline import housing_rows, ledger_row, put, wait_for_ledger
-from tests.stacks import wait_until
+from tests.stacks import s3_event, wait_until
 from tidewater.dlq import peek, replay
 from tidewater.status import status
 
@@ -24,18 +24,6 @@ SEED = Path(__file__).resolve().parents[2] / "seed_data" / "housing" / "californ
 def housing_slice(start: int, count: int) -> bytes:
     lines = SEED.read_bytes().splitlines(keepends=True)
     return lines[0] + b"".join(lines[start : start + count])
-
-
-def s3_event(bucket: str, key: str, version_id: str | None = None) -> str:
-    obj = {"key": key, "size": 1}
-    if version_id:
-        obj["versionId"] = version_id
-    record = {
-        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1", "eventName": "ObjectCreated:Put",
-        "eventTime": "2026-01-01T00:00:00.000Z",
-        "s3": {"bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"}, "object": obj},
-    }  # fmt: skip
-    return json.dumps({"Records": [record]})
 
 
 def dlq_keys(stack) -> list[str]:

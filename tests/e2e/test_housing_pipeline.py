@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from decimal import Decimal
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 
-from tests.stacks import wait_until
+from tests.stacks import s3_event, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -129,14 +128,9 @@ def test_duplicate_upload_and_redelivery_change_nothing(stack):
     second = put(stack, "housing/dup_check.csv", body)
     duplicate = wait_for_ledger(stack, "housing/dup_check.csv", second)
     # ... and the original S3 event is delivered once more
-    record = {
-        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": stack.region, "eventName": "ObjectCreated:Put",
-        "eventTime": "2026-01-01T00:00:00.000Z",
-        "s3": {"bucket": {"name": stack.outputs["raw_bucket"], "arn": f"arn:aws:s3:::{stack.outputs['raw_bucket']}"},
-               "object": {"key": "housing/dup_check.csv", "size": len(body), "versionId": first}},
-    }  # fmt: skip
     sqs = stack.client("sqs")
-    sqs.send_message(QueueUrl=stack.outputs["ingest_queue_url"], MessageBody=json.dumps({"Records": [record]}))
+    sqs.send_message(QueueUrl=stack.outputs["ingest_queue_url"],
+                     MessageBody=s3_event(stack.outputs["raw_bucket"], "housing/dup_check.csv", first))  # fmt: skip
     wait_until(lambda: stack.pipeline.queue_depth(stack.outputs["ingest_queue_url"]) == (0, 0), 60, "queue drained")
 
     # THEN no row is added and the summary is unchanged
