@@ -15,10 +15,10 @@ TIDEWATER := $(VENV)/bin/tidewater
 BACKEND   ?= auto
 PYTEST_ARGS ?=
 
-.PHONY: help venv up down deploy build plan demo upload wait status logs unit e2e test lint clean
+.PHONY: help venv up down deploy build plan demo upload wait status logs unit e2e test lint clean browser
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
 $(VENV)/.installed: pyproject.toml functions/processor/requirements.txt
 	@test -n "$(PYTHON313)" || { echo "Python 3.13 is required (pyenv install 3.13, or your OS package)"; exit 1; }
@@ -45,15 +45,16 @@ deploy: venv ## build the zips and terraform apply them to the running local sta
 plan: venv ## terraform plan against the running local stack (expect: No changes)
 	$(TIDEWATER) deploy --plan
 
-demo: up deploy ## up + deploy + upload seed_data + wait + print the summary
+demo: up deploy ## up + deploy + upload seed_data + wait + print the summary and today's report
 	$(TIDEWATER) upload seed_data/
 	$(TIDEWATER) wait --timeout 300
 	$(TIDEWATER) status --summary
+	$(TIDEWATER) report --date $$(date -u +%F)
 
 status: venv ## queues, DLQ, ledger counts
 	$(TIDEWATER) status
 
-logs: venv ## tail the processor's CloudWatch logs (and LocalStack's log on the host backend)
+logs: venv ## the processor's recent CloudWatch logs (LocalStack's own log: .tidewater/localstack/localstack.log)
 	$(TIDEWATER) logs
 
 unit: venv ## fast tests: no services
@@ -62,12 +63,23 @@ unit: venv ## fast tests: no services
 e2e: venv ## end-to-end tests through the real local stack
 	$(PY) -m pytest -m e2e $(PYTEST_ARGS)
 
-test: venv ## the whole suite from a clean clone (starts its own stack)
+browser: ## headless Chromium for the report screenshot test (apt; skipped when /usr/bin/chromium exists)
+	@test -x /usr/bin/chromium || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+test: venv browser ## the whole suite from a clean clone (starts its own stack)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-lint: venv ## ruff + terraform fmt
+lint: venv ## ruff + terraform fmt + checkov + bandit
 	$(VENV)/bin/ruff check src functions tests
 	terraform fmt -check -recursive terraform
+	@# checkov has a venv of its own: its hcl2 module clashes with terraform-local's.
+	test -x $(VENV)/checkov/bin/checkov || { $(PY) -m venv --clear $(VENV)/checkov && \
+	  $(VENV)/checkov/bin/pip install --quiet --disable-pip-version-check 'checkov>=3.2'; }
+	$(VENV)/checkov/bin/checkov -d terraform --framework terraform --quiet --compact --skip-download
+	@# B404/B603: subprocess with argument lists (never a shell); see tests/unit/test_security_scans.py.
+	$(VENV)/bin/bandit -r functions src -q -s B404,B603
 
 clean: ## remove build output and the dev venv (run `make down` first)
 	rm -rf build $(VENV) .pytest_cache

@@ -9,6 +9,9 @@ module "network" {
   cidr_block              = var.vpc_cidr_block
   availability_zone_count = var.vpc_availability_zone_count
   database_port           = var.database_port
+
+  flow_log_retention_in_days = var.log_retention_in_days
+  flow_log_kms_key_arn       = module.kms.key_arn
 }
 
 module "database" {

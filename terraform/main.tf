@@ -21,8 +21,9 @@ module "kms" {
   description             = "${local.name}: buckets, queues, logs and database secret"
   deletion_window_in_days = var.kms_deletion_window_in_days
 
-  # S3 encrypts the event notifications it puts on the KMS-encrypted ingest queue.
-  data_key_service_principals = ["s3.amazonaws.com"]
+  # S3 encrypts the event notifications it puts on the KMS-encrypted ingest queue; CloudWatch
+  # alarms publish to the KMS-encrypted alerts topic (notifications.tf).
+  data_key_service_principals = ["s3.amazonaws.com", "cloudwatch.amazonaws.com"]
   allow_cloudwatch_logs       = true
 }
 

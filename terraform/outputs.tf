@@ -141,3 +141,35 @@ output "dlq_alarm_name" {
   description = "Name of the CloudWatch alarm that fires when the dead-letter queue is not empty."
   value       = module.monitoring.dlq_alarm_name
 }
+
+# Reporting, notifications and monitoring.
+
+output "reporter_function_name" {
+  description = "Name of the reporter function (`tidewater report` invokes it)."
+  value       = module.reporter.function_name
+}
+
+output "report_rule_name" {
+  description = "Name of the EventBridge rule that runs the daily report."
+  value       = aws_cloudwatch_event_rule.daily_report.name
+}
+
+output "reports_topic_arn" {
+  description = "ARN of the SNS topic announcing each daily report."
+  value       = aws_sns_topic.reports.arn
+}
+
+output "alerts_topic_arn" {
+  description = "ARN of the SNS topic the CloudWatch alarms notify."
+  value       = aws_sns_topic.alerts.arn
+}
+
+output "report_notifications_queue_url" {
+  description = "URL of the SQS queue subscribed to the reports topic (local targets only; null otherwise)."
+  value       = one(aws_sqs_queue.report_notifications[*].url)
+}
+
+output "dashboard_name" {
+  description = "Name of the CloudWatch dashboard."
+  value       = module.monitoring.dashboard_name
+}

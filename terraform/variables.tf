@@ -436,3 +436,69 @@ variable "processor_ephemeral_storage_mb" {
   type        = number
   default     = 512
 }
+
+# --- reporting and notifications (reporter.tf, notifications.tf) ----------------------------
+
+variable "reporter_zip_path" {
+  description = "Path of the reporter's zip (built by `make build`). null = <terraform dir>/../build/functions/reporter.zip."
+  type        = string
+  default     = null
+}
+
+variable "report_schedule_expression" {
+  description = "EventBridge schedule of the daily report (it reports the UTC day before the event's time). Tests use rate(1 minute)."
+  type        = string
+  default     = "cron(0 8 * * ? *)"
+
+  validation {
+    condition     = can(regex("^(cron|rate)\\(.+\\)$", var.report_schedule_expression))
+    error_message = "report_schedule_expression must be cron(...) or rate(...)."
+  }
+}
+
+variable "reporter_memory_size" {
+  description = "Memory of the reporter in MB."
+  type        = number
+  default     = 256
+}
+
+variable "reporter_timeout_seconds" {
+  description = "Timeout of one report in seconds."
+  type        = number
+  default     = 60
+}
+
+variable "reporter_log_level" {
+  description = "Powertools log level of the reporter."
+  type        = string
+  default     = "INFO"
+}
+
+variable "report_notification_email" {
+  description = "Email address subscribed to the reports topic (it must confirm the subscription). Empty = none."
+  type        = string
+  default     = ""
+}
+
+variable "alert_notification_email" {
+  description = "Email address subscribed to the alerts topic (alarms). Empty = none."
+  type        = string
+  default     = ""
+}
+
+variable "create_report_notifications_queue" {
+  description = "Subscribe an SQS queue to the reports topic (local targets: tests read the notifications from it)."
+  type        = bool
+  default     = false
+}
+
+variable "no_files_processed_alarm_hours" {
+  description = "Alarm when the processor has deleted no ingest message for this many hours (1-24)."
+  type        = number
+  default     = 24
+
+  validation {
+    condition     = var.no_files_processed_alarm_hours >= 1 && var.no_files_processed_alarm_hours <= 24
+    error_message = "no_files_processed_alarm_hours must be between 1 and 24."
+  }
+}

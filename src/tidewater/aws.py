@@ -11,7 +11,7 @@ import boto3
 import psycopg2
 from botocore.config import Config
 
-from tidewater.stack.env import StackEnv, load, state_dir
+from tidewater.stack.env import EMULATOR_CREDENTIALS, StackEnv, load, state_dir
 
 
 @dataclass
@@ -37,8 +37,8 @@ class Pipeline:
                 service,
                 endpoint_url=self.env.endpoint_url,
                 region_name=self.env.region,
-                aws_access_key_id="test",
-                aws_secret_access_key="test",
+                aws_access_key_id=EMULATOR_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                aws_secret_access_key=EMULATOR_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
                 config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 5, "mode": "standard"}),
             )
         return self._clients[service]

@@ -60,6 +60,12 @@ def cmd_replay_dlq(args) -> int:
     return 0
 
 
+def cmd_report(args) -> int:
+    from tidewater.report import run_report
+
+    return run_report(_pipeline(), args.date)
+
+
 def cmd_logs(args) -> int:
     from tidewater.logs import print_logs
 
@@ -100,6 +106,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("replay-dlq", help="move dead-letter messages back to the ingest queue (after a fix)")
     p.add_argument("--dry-run", action="store_true", help="only list what would be moved")
     p.set_defaults(func=cmd_replay_dlq)
+
+    p = sub.add_parser("report", help="make the daily report of a UTC day now (the reporter function) and print it")
+    p.add_argument("--date", help="YYYY-MM-DD (default: yesterday, UTC, like the daily schedule)")
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("logs", help="print the processor's CloudWatch logs")
     p.add_argument("--since", type=float, default=15, help="minutes back (default 15)")

@@ -99,7 +99,11 @@ def _run(cmd: list[str], cwd: Path, env: dict[str, str], capture: bool = False) 
 
 
 def terraform_args(zip_dir: Path) -> list[str]:
-    return ["-var-file=envs/local.tfvars", f"-var=processor_zip_path={zip_dir / 'processor.zip'}"]
+    return [
+        "-var-file=envs/local.tfvars",
+        f"-var=processor_zip_path={zip_dir / 'processor.zip'}",
+        f"-var=reporter_zip_path={zip_dir / 'reporter.zip'}",
+    ]
 
 
 def deploy(state: Path | None = None, plan_only: bool = False) -> dict[str, str]:

@@ -1,9 +1,11 @@
-"""`tidewater status`: queues, dead-letter queue, ledger counts per dataset, and the housing summary."""
+"""`tidewater status`: queues, dead-letter queue, ledger counts per dataset, the housing summary and the
+last daily report."""
 
 from __future__ import annotations
 
 from tidewater.aws import Pipeline
 from tidewater.dlq import counts_by_dataset, peek
+from tidewater.report import last_report
 
 
 def _table(headers: list[str], rows: list[tuple]) -> str:
@@ -53,4 +55,5 @@ def status(pipeline: Pipeline, summary_only: bool = False) -> str:
                "last finished"]  # fmt: skip
     out.append(_table(headers, rows) if rows else "ledger: no files processed yet")
     out.append(housing_summary(pipeline))
+    out.append(last_report(pipeline))
     return "\n\n".join(out)

@@ -26,3 +26,7 @@ processor_log_level                          = "INFO"
 log_retention_in_days                        = 3
 ingest_queue_message_retention_seconds       = 86400
 dlq_message_retention_seconds                = 604800
+
+# Reporting: tests read the report notifications from an SQS subscription.
+create_report_notifications_queue = true
+reporter_timeout_seconds          = 60

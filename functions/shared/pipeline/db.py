@@ -15,15 +15,17 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import date, datetime
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import psycopg2
 from psycopg2 import sql
 from psycopg2.extensions import connection as Connection
 from psycopg2.extensions import cursor as Cursor
 
 from pipeline.contracts import Contract
+
+if TYPE_CHECKING:  # only the processor's loads use pandas; the reporter's zip has none
+    import pandas as pd
 
 LOADED = "loaded"
 DUPLICATE = "duplicate"

@@ -248,7 +248,8 @@ class ProcessRuntimeExecutor(RuntimeExecutor):
     def get_endpoint_from_executor(self) -> str:
         """LocalStack's gateway as the function process sees it: the same host."""
         host = config.GATEWAY_LISTEN[0].host
-        return LOOPBACK if host in ("", "0.0.0.0", "::", "localhost") else host
+        # Compares against the wildcard addresses; binds nothing.
+        return LOOPBACK if host in ("", "0.0.0.0", "::", "localhost") else host  # nosec B104
 
     def get_runtime_endpoint(self) -> str:
         port = config.GATEWAY_LISTEN[0].port

@@ -102,7 +102,8 @@ def _make_read_only(root: Path) -> None:
             path = os.path.join(dirpath, name)
             if not os.path.islink(path):
                 os.chmod(path, stat.S_IMODE(os.lstat(path).st_mode) & ~0o222)
-        os.chmod(dirpath, 0o555)
+        # r-x: the tree becomes read-only, like /var/task on AWS.
+        os.chmod(dirpath, 0o555)  # nosec B103
 
 
 def remove_tree(path: Path) -> None:

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REGION = "us-east-1"
-# LocalStack accepts any credentials; "test" is its documented convention.
-EMULATOR_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
+# LocalStack accepts any credentials; "test" is its documented convention (not a secret).
+EMULATOR_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}  # nosec B105
 
 
 def repo_root() -> Path:

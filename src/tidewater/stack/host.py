@@ -238,7 +238,8 @@ def _clean_environ(python: Path) -> dict[str, str]:
 
 def _healthy(port: int) -> bool:
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/_localstack/health", timeout=2) as resp:
+        # A fixed http:// URL of our own LocalStack (no user-supplied scheme).
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/_localstack/health", timeout=2) as resp:  # nosec B310
             services = json.load(resp).get("services", {})
     except (OSError, ValueError):
         return False

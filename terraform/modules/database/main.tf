@@ -99,6 +99,9 @@ resource "aws_db_parameter_group" "this" {
 }
 
 resource "aws_db_instance" "this" {
+  #checkov:skip=CKV_AWS_353:Performance Insights is a per-environment choice (database_performance_insights_enabled, on in prod)
+  #checkov:skip=CKV_AWS_118:enhanced monitoring costs CloudWatch Logs per instance; CloudWatch metrics and the exported postgresql log suffice at this size
+  #checkov:skip=CKV_AWS_161:functions log in with the RDS-managed secret (DB_SECRET_ARN); IAM tokens would be an unused second way in
   count = local.rds ? 1 : 0
 
   identifier     = var.name

@@ -36,3 +36,18 @@ output "security_group_id" {
   description = "Security group of the RDS instance; null without RDS."
   value       = local.rds ? aws_security_group.this[0].id : null
 }
+
+output "rds_settings" {
+  description = "Security-relevant settings of the RDS instance; null without RDS."
+  value = local.rds ? {
+    storage_encrypted           = aws_db_instance.this[0].storage_encrypted
+    kms_key_id                  = aws_db_instance.this[0].kms_key_id
+    manage_master_user_password = aws_db_instance.this[0].manage_master_user_password
+    publicly_accessible         = aws_db_instance.this[0].publicly_accessible
+  } : null
+}
+
+output "connection_secret_password_version" {
+  description = "secret_string_wo_version of the Terraform-written connection secret (the password itself is write-only); null with RDS."
+  value       = local.rds ? null : aws_secretsmanager_secret_version.connection[0].secret_string_wo_version
+}

@@ -27,3 +27,13 @@ output "event_source_mapping_uuid" {
   description = "UUID of the event source mapping, null without one. Delete it explicitly when tearing a function down outside Terraform."
   value       = one(aws_lambda_event_source_mapping.this[*].uuid)
 }
+
+output "vpc_subnet_ids" {
+  description = "Subnets the function runs in; empty outside a VPC."
+  value       = flatten(aws_lambda_function.this.vpc_config[*].subnet_ids)
+}
+
+output "environment_variables" {
+  description = "Environment variables of the function (names and values; no secrets by design: DB_SECRET_ARN is an ARN)."
+  value       = one(aws_lambda_function.this.environment[*].variables)
+}

@@ -2,6 +2,7 @@
 # gateway: the functions reach AWS services through VPC endpoints.
 
 data "aws_availability_zones" "available" {
+  #checkov:skip=CKV_AWS_394:the first vpc_availability_zone_count zones by name are used; pinning zone ids would tie the config to one region
   state = "available"
 }
 
@@ -117,4 +118,65 @@ resource "aws_vpc_security_group_egress_rule" "functions_postgres" {
   from_port         = var.database_port
   to_port           = var.database_port
   cidr_ipv4         = aws_vpc.this.cidr_block
+}
+
+# Flow logs of every interface in the VPC (accepted and rejected), so unexpected traffic from a
+# function or to the database can be traced afterwards.
+resource "aws_cloudwatch_log_group" "flow_logs" {
+  #checkov:skip=CKV_AWS_338:flow logs serve troubleshooting; retention follows log_retention_in_days like the functions' logs
+  name              = "/aws/vpc/${var.name}/flow-logs"
+  retention_in_days = var.flow_log_retention_in_days
+  kms_key_id        = var.flow_log_kms_key_arn
+  tags              = var.tags
+}
+
+data "aws_caller_identity" "current" {}
+
+data "aws_iam_policy_document" "flow_logs_assume_role" {
+  statement {
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["vpc-flow-logs.amazonaws.com"]
+    }
+
+    # Only flow logs of this account may use the role (confused-deputy protection).
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [data.aws_caller_identity.current.account_id]
+    }
+  }
+}
+
+resource "aws_iam_role" "flow_logs" {
+  name               = "${var.name}-vpc-flow-logs"
+  description        = "Lets VPC flow logs of ${var.name} write to their log group"
+  assume_role_policy = data.aws_iam_policy_document.flow_logs_assume_role.json
+  tags               = var.tags
+}
+
+data "aws_iam_policy_document" "flow_logs" {
+  statement {
+    sid       = "WriteFlowLogs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"]
+    resources = ["${aws_cloudwatch_log_group.flow_logs.arn}:*"]
+  }
+}
+
+resource "aws_iam_role_policy" "flow_logs" {
+  name   = "${var.name}-vpc-flow-logs"
+  role   = aws_iam_role.flow_logs.id
+  policy = data.aws_iam_policy_document.flow_logs.json
+}
+
+resource "aws_flow_log" "this" {
+  vpc_id                   = aws_vpc.this.id
+  traffic_type             = "ALL"
+  log_destination_type     = "cloud-watch-logs"
+  log_destination          = aws_cloudwatch_log_group.flow_logs.arn
+  iam_role_arn             = aws_iam_role.flow_logs.arn
+  max_aggregation_interval = 600
+  tags                     = merge(var.tags, { Name = "${var.name}-flow-logs" })
 }

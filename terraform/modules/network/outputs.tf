@@ -22,3 +22,8 @@ output "vpc_endpoint_ids" {
   description = "IDs of the VPC endpoints by service."
   value       = merge({ s3 = aws_vpc_endpoint.s3.id }, { for service, endpoint in aws_vpc_endpoint.interface : service => endpoint.id })
 }
+
+output "flow_log_group_name" {
+  description = "Log group of the VPC flow logs."
+  value       = aws_cloudwatch_log_group.flow_logs.name
+}

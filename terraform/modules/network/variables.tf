@@ -28,7 +28,7 @@ variable "availability_zone_count" {
 variable "interface_endpoint_services" {
   description = "AWS services reached through interface endpoints (com.amazonaws.<region>.<service>)."
   type        = list(string)
-  default     = ["sqs", "secretsmanager", "logs", "kms"]
+  default     = ["sqs", "secretsmanager", "logs", "kms", "sns"] # sns: the reporter publishes from the VPC
 }
 
 variable "database_port" {
@@ -41,4 +41,21 @@ variable "tags" {
   description = "Tags for every network resource."
   type        = map(string)
   default     = {}
+}
+
+variable "flow_log_retention_in_days" {
+  description = "Retention of the VPC flow log group in days."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.flow_log_retention_in_days)
+    error_message = "flow_log_retention_in_days must be a retention CloudWatch Logs supports (1, 3, 5, 7, 14, 30, 60, 90, ... 3653)."
+  }
+}
+
+variable "flow_log_kms_key_arn" {
+  description = "KMS key that encrypts the flow log group (its policy must allow CloudWatch Logs). null = CloudWatch Logs' own encryption."
+  type        = string
+  default     = null
 }

@@ -27,3 +27,13 @@ output "dlq_name" {
   description = "Name of the dead-letter queue."
   value       = aws_sqs_queue.dlq.name
 }
+
+output "kms_master_key_ids" {
+  description = "KMS keys encrypting the queue and the dead-letter queue."
+  value       = { queue = aws_sqs_queue.this.kms_master_key_id, dlq = aws_sqs_queue.dlq.kms_master_key_id }
+}
+
+output "redrive_policy" {
+  description = "Redrive policy of the queue (JSON: deadLetterTargetArn, maxReceiveCount)."
+  value       = aws_sqs_queue.this.redrive_policy
+}
