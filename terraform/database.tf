@@ -45,3 +45,35 @@ module "database" {
   apply_immediately            = var.database_apply_immediately
   performance_insights_enabled = var.database_performance_insights_enabled
 }
+
+# What every function that reads the database shares: its connection settings (docs/architecture.md,
+# "Function environment"), the VPC placement on AWS, and the right to read the secret and use our
+# key (SSE-KMS objects, encrypted queues and topics, and the secret all use it).
+locals {
+  database_environment = {
+    DB_HOST       = module.database.host
+    DB_PORT       = tostring(module.database.port)
+    DB_NAME       = module.database.database_name
+    DB_SECRET_ARN = module.database.secret_arn
+    DB_SSLMODE    = var.database_sslmode
+  }
+
+  function_vpc_config = var.create_database ? {
+    subnet_ids         = module.network[0].private_subnet_ids
+    security_group_ids = [module.network[0].function_security_group_id]
+  } : null
+}
+
+data "aws_iam_policy_document" "database_access" {
+  statement {
+    sid       = "UseDataKey"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [module.kms.key_arn]
+  }
+
+  statement {
+    sid       = "ReadDatabaseSecret"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = [module.database.secret_arn]
+  }
+}

@@ -5,21 +5,18 @@ locals {
   processor_zip_path = coalesce(var.processor_zip_path, "${path.root}/../build/functions/processor.zip")
 
   # The contract of docs/architecture.md ("Function environment").
-  processor_environment = {
+  processor_environment = merge(local.database_environment, {
     PROCESSED_BUCKET             = module.storage.bucket_ids["processed"]
     QUARANTINE_BUCKET            = module.storage.bucket_ids["quarantine"]
-    DB_HOST                      = module.database.host
-    DB_PORT                      = tostring(module.database.port)
-    DB_NAME                      = module.database.database_name
-    DB_SECRET_ARN                = module.database.secret_arn
-    DB_SSLMODE                   = var.database_sslmode
     POWERTOOLS_SERVICE_NAME      = "tidewater-processor"
     POWERTOOLS_METRICS_NAMESPACE = "Tidewater"
     POWERTOOLS_LOG_LEVEL         = var.processor_log_level
-  }
+  })
 }
 
 data "aws_iam_policy_document" "processor" {
+  source_policy_documents = [data.aws_iam_policy_document.database_access.json]
+
   statement {
     sid       = "ReadRawObjects"
     actions   = ["s3:GetObject", "s3:GetObjectVersion"]
@@ -39,19 +36,6 @@ data "aws_iam_policy_document" "processor" {
     sid       = "ConsumeIngestQueue"
     actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"]
     resources = [module.ingest_queue.queue_arn]
-  }
-
-  # SSE-KMS objects, KMS-encrypted queue messages and the database secret all use our key.
-  statement {
-    sid       = "UseDataKey"
-    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
-    resources = [module.kms.key_arn]
-  }
-
-  statement {
-    sid       = "ReadDatabaseSecret"
-    actions   = ["secretsmanager:GetSecretValue"]
-    resources = [module.database.secret_arn]
   }
 }
 
@@ -76,10 +60,7 @@ module "processor" {
   log_retention_in_days = var.log_retention_in_days
   log_kms_key_arn       = module.kms.key_arn
 
-  vpc_config = var.create_database ? {
-    subnet_ids         = module.network[0].private_subnet_ids
-    security_group_ids = [module.network[0].function_security_group_id]
-  } : null
+  vpc_config = local.function_vpc_config
 
   event_source_mapping = {
     event_source_arn                   = module.ingest_queue.queue_arn

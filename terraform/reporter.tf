@@ -6,21 +6,18 @@
 locals {
   reporter_zip_path = coalesce(var.reporter_zip_path, "${path.root}/../build/functions/reporter.zip")
 
-  reporter_environment = {
+  reporter_environment = merge(local.database_environment, {
     REPORTS_BUCKET          = module.storage.bucket_ids["reports"]
     REPORTS_TOPIC_ARN       = aws_sns_topic.reports.arn
     DLQ_URL                 = module.ingest_queue.dlq_url
-    DB_HOST                 = module.database.host
-    DB_PORT                 = tostring(module.database.port)
-    DB_NAME                 = module.database.database_name
-    DB_SECRET_ARN           = module.database.secret_arn
-    DB_SSLMODE              = var.database_sslmode
     POWERTOOLS_SERVICE_NAME = "tidewater-reporter"
     POWERTOOLS_LOG_LEVEL    = var.reporter_log_level
-  }
+  })
 }
 
 data "aws_iam_policy_document" "reporter" {
+  source_policy_documents = [data.aws_iam_policy_document.database_access.json]
+
   statement {
     sid       = "WriteReports"
     actions   = ["s3:PutObject"]
@@ -37,19 +34,6 @@ data "aws_iam_policy_document" "reporter" {
     sid       = "ReadDeadLetterQueueDepth"
     actions   = ["sqs:GetQueueAttributes"]
     resources = [module.ingest_queue.dlq_arn]
-  }
-
-  # SSE-KMS report objects, the encrypted topic and the database secret all use our key.
-  statement {
-    sid       = "UseDataKey"
-    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
-    resources = [module.kms.key_arn]
-  }
-
-  statement {
-    sid       = "ReadDatabaseSecret"
-    actions   = ["secretsmanager:GetSecretValue"]
-    resources = [module.database.secret_arn]
   }
 }
 
@@ -72,10 +56,7 @@ module "reporter" {
   log_retention_in_days = var.log_retention_in_days
   log_kms_key_arn       = module.kms.key_arn
 
-  vpc_config = var.create_database ? {
-    subnet_ids         = module.network[0].private_subnet_ids
-    security_group_ids = [module.network[0].function_security_group_id]
-  } : null
+  vpc_config = local.function_vpc_config
 }
 
 resource "aws_cloudwatch_event_rule" "daily_report" {
