@@ -47,6 +47,8 @@ def cli_config(tf_dir: Path) -> Path | None:
 
 def _terraform_env(env: StackEnv, tf_dir: Path) -> dict[str, str]:
     endpoint = urlparse(env.endpoint_url)
+    database = urlparse(env.database_url)
+    password = database.password or ""
     tf_env = {
         **os.environ,
         **EMULATOR_CREDENTIALS,
@@ -61,11 +63,11 @@ def _terraform_env(env: StackEnv, tf_dir: Path) -> dict[str, str]:
         # The database as the functions see it; the password is an ephemeral variable (never in state).
         "TF_VAR_database_host": env.function_db_host,
         "TF_VAR_database_port": str(env.function_db_port),
-        "TF_VAR_database_name": urlparse(env.database_url).path.lstrip("/"),
-        "TF_VAR_database_username": urlparse(env.database_url).username or "",
-        "TF_VAR_database_password": urlparse(env.database_url).password or "",
+        "TF_VAR_database_name": database.path.lstrip("/"),
+        "TF_VAR_database_username": database.username or "",
+        "TF_VAR_database_password": password,
         # The password never enters state; its checksum tells Terraform when to rewrite the secret.
-        "TF_VAR_database_password_version": str(zlib.crc32((urlparse(env.database_url).password or "").encode())),
+        "TF_VAR_database_password_version": str(zlib.crc32(password.encode())),
     }
     if rc := cli_config(tf_dir):
         tf_env["TF_CLI_CONFIG_FILE"] = str(rc)

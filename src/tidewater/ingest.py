@@ -61,12 +61,15 @@ def pending_uploads(uploads_log: Path) -> list[Upload]:
     return [Upload(**json.loads(line)) for line in uploads_log.read_text().splitlines() if line.strip()]
 
 
-def ledger_status(pipeline: Pipeline, item: Upload) -> str | None:
+def finished(pipeline: Pipeline, uploads: list[Upload]) -> set[Upload]:
+    """The uploads whose object version already has a final ledger status (one query per poll)."""
+    if not uploads:
+        return set()
     rows = pipeline.query(
-        "SELECT status FROM ingested_files WHERE bucket = %s AND s3_key = %s AND version_id = %s",
-        (item.bucket, item.key, item.version_id),
+        "SELECT bucket, s3_key, version_id FROM ingested_files WHERE s3_key = ANY(%s) AND status = ANY(%s)",
+        (sorted({u.key for u in uploads}), list(FINAL_STATUSES)),
     )
-    return rows[0][0] if rows else None
+    return {Upload(*row) for row in rows}
 
 
 def wait(pipeline: Pipeline, uploads_log: Path, timeout: float, interval: float = 0.5) -> bool:
@@ -79,7 +82,8 @@ def wait(pipeline: Pipeline, uploads_log: Path, timeout: float, interval: float 
     started = time.monotonic()
     last_report = 0.0
     while True:
-        outstanding = [u for u in outstanding if ledger_status(pipeline, u) not in FINAL_STATUSES]
+        done = finished(pipeline, outstanding)
+        outstanding = [u for u in outstanding if u not in done]
         visible, in_flight = pipeline.queue_depth(pipeline.outputs["ingest_queue_url"])
         dlq_visible, dlq_in_flight = pipeline.queue_depth(pipeline.outputs["dlq_url"])
         if not outstanding and visible == 0 and in_flight == 0:

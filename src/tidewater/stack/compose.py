@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tidewater.stack.env import StackEnv, repo_root
+from tidewater.stack.env import StackEnv, forget_instance, repo_root
 
 LOCALSTACK_PORT = 4566
 POSTGRES_PORT = 5432  # published on the host
@@ -61,8 +61,7 @@ class ComposeStack:
 
     def down(self) -> None:
         self._compose("down", "--volumes", "--remove-orphans")
-        (self.dir / "stack.env").unlink(missing_ok=True)
-        shutil.rmtree(self.dir / "terraform", ignore_errors=True)
+        forget_instance(self.dir)
 
     def stop_postgres(self) -> None:
         self._compose("stop", POSTGRES_SERVICE)

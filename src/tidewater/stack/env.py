@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,6 +80,16 @@ class StackEnv:
             region=values.get("AWS_DEFAULT_REGION", REGION),
         )
 
+
+
+def forget_instance(instance_dir: Path, *data_dirs: Path) -> None:
+    """Delete what a stopped stack leaves in its instance directory (and its own data dirs), so no
+    client mistakes it for a running, deployed one. Not the venvs: for `make up` they share
+    .tidewater/ with the instance."""
+    for path in (instance_dir / "terraform", *data_dirs):
+        shutil.rmtree(path, ignore_errors=True)
+    for name in ("stack.env", "outputs.json", "uploads.jsonl", "host.json"):
+        (instance_dir / name).unlink(missing_ok=True)
 
 
 def load(state: Path | None = None) -> StackEnv:

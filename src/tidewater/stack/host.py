@@ -26,7 +26,7 @@ import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from tidewater.stack.env import StackEnv, repo_root
+from tidewater.stack.env import StackEnv, forget_instance, repo_root
 from tidewater.stack.postgres import PostgresCluster, new_password
 from tidewater.stack.procs import free_port, pid_alive, port_in_use, stop_process_group, wait_for
 from tidewater.stack.venvs import ensure_localstack_venv, ensure_runtime_venvs
@@ -95,23 +95,24 @@ class HostStack:
         return [pid for pid in (state.localstack_pid, self._postgres(state).pid()) if pid]
 
     def running(self) -> bool:
-        state = self._load_state()
+        return self._running(self._load_state())
+
+    def _running(self, state: HostState | None) -> bool:
         return bool(state and pid_alive(state.localstack_pid) and self._postgres(state).running()
                     and _healthy(state.localstack_port))  # fmt: skip
 
     def up(self) -> StackEnv:
         started = time.monotonic()
         state = self._load_state()
-        if state and self.running():
+        if self._running(state):
             env = self.stack_env(state)
             env.write(self.dir / "stack.env")
             _say(f"host stack already running (LocalStack pid {state.localstack_pid}); nothing to do")
             return env
         if state is None:
             ls_port, pg_port = self._requested_ports
-            ls_port = ls_port or int(os.environ.get("TIDEWATER_LOCALSTACK_PORT", DEFAULT_LOCALSTACK_PORT))
             state = HostState(
-                localstack_port=ls_port or free_port(),
+                localstack_port=ls_port or int(os.environ.get("TIDEWATER_LOCALSTACK_PORT", DEFAULT_LOCALSTACK_PORT)),
                 postgres_port=pg_port or int(os.environ.get("TIDEWATER_POSTGRES_PORT", 0)) or free_port(),
                 postgres_password=new_password(),
             )
@@ -156,14 +157,7 @@ class HostStack:
             # Lambda environments exit on their own when LocalStack dies; this is the safety net.
             stop_process_group(pid, timeout=5)
             _say(f"stopped leftover process {pid}")
-        self._delete_instance_data()
-
-    def _delete_instance_data(self) -> None:
-        # Not the venvs: for `make up` they share .tidewater/ with the instance.
-        for path in (self.dir / "localstack", self.postgres_dir, self.dir / "terraform"):
-            shutil.rmtree(path, ignore_errors=True)
-        for name in ("stack.env", "outputs.json", "uploads.jsonl", "host.json"):
-            (self.dir / name).unlink(missing_ok=True)
+        forget_instance(self.dir, self.dir / "localstack", self.postgres_dir)
 
     # ---- postgres control for failure tests -----------------------------------------------------
     def stop_postgres(self) -> None:
