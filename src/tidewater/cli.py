@@ -29,7 +29,7 @@ def cmd_down(args) -> int:
 def cmd_deploy(args) -> int:
     from tidewater.deploy import deploy
 
-    result = deploy(plan_only=args.plan)
+    result = deploy(plan_only=args.plan, var_files=args.var_file)
     return 2 if args.plan and args.detailed_exitcode and result.get("changes") == "true" else 0
 
 
@@ -87,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("deploy", help="build the zips and terraform apply to the running local stack")
     p.add_argument("--plan", action="store_true", help="only plan (expect: no changes right after a deploy)")
     p.add_argument("--detailed-exitcode", action="store_true", help="with --plan: exit 2 when changes are pending")
+    p.add_argument("--var-file", action="append", metavar="PATH",
+                   help="extra Terraform variables file, applied after envs/local.tfvars so its values win "
+                        "(repeatable; `--plan` without it uses those of the last apply)")
     p.set_defaults(func=cmd_deploy)
 
     p = sub.add_parser("upload", help="upload files or folders to the raw bucket as <dataset>/<file name>")

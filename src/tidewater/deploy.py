@@ -100,22 +100,53 @@ def _run(cmd: list[str], cwd: Path, env: dict[str, str], capture: bool = False) 
     return result
 
 
-def terraform_args(zip_dir: Path) -> list[str]:
+def terraform_args(zip_dir: Path, var_files: list[Path] | tuple[Path, ...] = ()) -> list[str]:
+    """envs/local.tfvars first, then the extra var files in order: a later -var-file wins, so they
+    override it (TF_VAR_* environment variables cannot: -var-file takes precedence over them)."""
     return [
         "-var-file=envs/local.tfvars",
+        *(f"-var-file={path}" for path in var_files),
         f"-var=processor_zip_path={zip_dir / 'processor.zip'}",
         f"-var=reporter_zip_path={zip_dir / 'reporter.zip'}",
     ]
 
 
-def deploy(state: Path | None = None, plan_only: bool = False) -> dict[str, str]:
-    """Apply (or with plan_only, plan and report whether anything would change). Returns outputs."""
+def _var_files_record(tf_dir: Path) -> Path:
+    # Inside the instance's terraform dir: forgotten together with the state (`down`, a fresh LocalStack).
+    return tf_dir / "var-files.json"
+
+
+def resolve_var_files(var_files: list[Path | str] | None, tf_dir: Path, plan_only: bool) -> list[Path]:
+    """The extra var files of this run, as absolute paths (terraform runs in a copy of terraform/).
+
+    An apply uses exactly the files given (none: envs/local.tfvars alone). A plan without any uses
+    those of the last apply to this stack, so `make plan` after `deploy --var-file X` compares against X.
+    """
+    if var_files is None:
+        record = _var_files_record(tf_dir)
+        if plan_only and record.exists():
+            return [Path(p) for p in json.loads(record.read_text())]
+        return []
+    resolved = [Path(p).expanduser().resolve() for p in var_files]
+    for path in resolved:
+        if not path.is_file():
+            raise SystemExit(f"--var-file {path}: no such file")
+    return resolved
+
+
+def deploy(state: Path | None = None, plan_only: bool = False,
+           var_files: list[Path | str] | None = None) -> dict[str, str]:
+    """Apply (or with plan_only, plan and report whether anything would change). Returns outputs.
+
+    var_files: extra Terraform variable files applied after envs/local.tfvars (see resolve_var_files).
+    """
     state = state or state_dir()
     env = load(state)
     zip_dir = repo_root() / "build" / "functions"
+    tf_dir = state / "terraform"
+    extra = resolve_var_files(var_files, tf_dir, plan_only)
     if not plan_only:
         build.main([])
-    tf_dir = state / "terraform"
     tf_dir.mkdir(parents=True, exist_ok=True)
     work = _workdir(tf_dir)
     tf_env = _terraform_env(env, tf_dir)
@@ -125,14 +156,16 @@ def deploy(state: Path | None = None, plan_only: bool = False) -> dict[str, str]
          capture=True)  # fmt: skip
     if plan_only:
         # -detailed-exitcode: 0 = no changes, 2 = changes present.
-        result = subprocess.run([tflocal, "plan", "-no-color", "-detailed-exitcode", *terraform_args(zip_dir)],
-                                cwd=work, env=tf_env, text=True)  # fmt: skip
+        plan = [tflocal, "plan", "-no-color", "-detailed-exitcode", *terraform_args(zip_dir, extra)]
+        result = subprocess.run(plan, cwd=work, env=tf_env, text=True)
         if result.returncode not in (0, 2):
             raise SystemExit(f"terraform plan failed (exit {result.returncode})")
         _say("plan: no changes" if result.returncode == 0 else "plan: changes pending (run `make deploy`)")
         return {"changes": str(result.returncode == 2).lower()}
-    _say(f"terraform apply to the {env.backend} stack at {env.endpoint_url}")
-    _run([tflocal, "apply", "-auto-approve", "-no-color", *terraform_args(zip_dir)], work, tf_env)
+    _say(f"terraform apply to the {env.backend} stack at {env.endpoint_url}"
+         + "".join(f" + {path}" for path in extra))
+    _run([tflocal, "apply", "-auto-approve", "-no-color", *terraform_args(zip_dir, extra)], work, tf_env)
+    _var_files_record(tf_dir).write_text(json.dumps([str(path) for path in extra]))
     raw = _run([tflocal, "output", "-json", "-no-color"], work, tf_env, capture=True).stdout
     outputs = {name: value["value"] for name, value in json.loads(raw).items()}
     (state / "outputs.json").write_text(json.dumps(outputs, indent=2))
