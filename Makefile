@@ -14,8 +14,10 @@ PY        := $(VENV)/bin/python
 TIDEWATER := $(VENV)/bin/tidewater
 BACKEND   ?= auto
 PYTEST_ARGS ?=
+DEPLOY_ARGS ?=
+BENCH_ARGS ?=
 
-.PHONY: help venv up down deploy build plan demo upload wait status logs unit e2e test lint clean browser
+.PHONY: help venv up down deploy build plan demo upload wait status logs unit e2e test lint bench clean browser
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -40,10 +42,10 @@ build: venv ## build the Lambda zips into build/functions/ (prints their sizes)
 	$(PY) -m tidewater.build
 
 deploy: venv ## build the zips and terraform apply them to the running local stack (tflocal)
-	$(TIDEWATER) deploy
+	$(TIDEWATER) deploy $(DEPLOY_ARGS)
 
 plan: venv ## terraform plan against the running local stack (expect: No changes)
-	$(TIDEWATER) deploy --plan
+	$(TIDEWATER) deploy --plan $(DEPLOY_ARGS)
 
 demo: up deploy ## up + deploy + upload seed_data + wait + print the summary and today's report
 	$(TIDEWATER) upload seed_data/
@@ -80,6 +82,9 @@ lint: venv ## ruff + terraform fmt + checkov + bandit
 	$(VENV)/checkov/bin/checkov -d terraform --framework terraform --quiet --compact --skip-download
 	@# B404/B603: subprocess with argument lists (never a shell); see tests/unit/test_security_scans.py.
 	$(VENV)/bin/bandit -r functions src -q -s B404,B603
+
+bench: venv ## benchmarks on a private stack (.tidewater/bench): bench/results.json, docs/performance.md
+	$(PY) -m tidewater.bench $(BENCH_ARGS)
 
 clean: ## remove build output and the dev venv (run `make down` first)
 	rm -rf build $(VENV) .pytest_cache

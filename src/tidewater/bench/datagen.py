@@ -56,3 +56,26 @@ def write_events_csv(path: Path, rows: int, day: date, days: int = 1, salt: int 
             last = min(first + LINES_PER_WRITE, rows)
             out.writelines(event_line(i, start, span, rows, salt) for i in range(first, last))
     return path
+
+
+def events_csv_bytes(rows: int, day: date, days: int = 1, salt: int = 0) -> bytes:
+    """The bytes `write_events_csv` writes for the same arguments, in memory (small files)."""
+    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    span = days * 86400
+    lines = [",".join(EVENT_COLUMNS) + "\n", *(event_line(i, start, span, rows, salt) for i in range(rows))]
+    return "".join(lines).encode("utf-8")
+
+
+def cached_events_csv(path: Path, rows: int, day: date, days: int = 1, salt: int = 0) -> Path:
+    """`write_events_csv` unless `path` already holds that file: a sidecar records the arguments it
+    was written with, and the file is written under a temporary name first, so an interrupted run
+    never leaves a short file behind."""
+    stamp = path.with_name(path.name + ".args")
+    wanted = f"rows={rows} day={day.isoformat()} days={days} salt={salt}"
+    if path.exists() and stamp.exists() and stamp.read_text() == wanted:
+        return path
+    partial = path.with_name(path.name + ".partial")
+    write_events_csv(partial, rows, day, days, salt)
+    partial.replace(path)
+    stamp.write_text(wanted)
+    return path
