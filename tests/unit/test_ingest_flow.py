@@ -90,9 +90,9 @@ class FakeDatabase:
     def find_loaded_duplicate(self, cur, dataset, sha, file_id):
         return self.duplicate_of
 
-    def copy_rows(self, cur, contract, good, file_id):
-        self.journal.append(("copy", contract.table, len(good)))
-        return len(good)
+    @contextmanager
+    def copying(self, cur, contract, file_id):
+        yield lambda table: self.journal.append(("copy", contract.table, table.num_rows))
 
     def refresh_summary(self, cur, contract, dates=()):
         self.journal.append(("summary", contract.summary_table))
@@ -111,7 +111,7 @@ def journal():
 @pytest.fixture
 def fake_db(monkeypatch, journal):
     fake = FakeDatabase(journal)
-    for name in ("is_recorded", "transaction", "claim", "lock", "find_loaded_duplicate", "copy_rows",
+    for name in ("is_recorded", "transaction", "claim", "lock", "find_loaded_duplicate", "copying",
                  "refresh_summary", "finish"):  # fmt: skip
         monkeypatch.setattr(db, name, getattr(fake, name))
     return fake

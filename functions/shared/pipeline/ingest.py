@@ -219,11 +219,13 @@ def load_file(
             db.finish(cur, file_id, db.DUPLICATE, duplicate_of=original)
             return Outcome(db.DUPLICATE, file_id=file_id, duplicate_of=original)
 
-        def load_chunk(good) -> None:
-            db.copy_rows(cur, contract, good, file_id)
-            outputs.write(good)
+        with db.copying(cur, contract, file_id) as copy, fetched.path.open("rb") as source:
 
-        with fetched.path.open("rb") as source:
+            def load_chunk(good) -> None:
+                table = transform.to_arrow(good, contract)
+                copy(table)
+                outputs.write(good, table)
+
             counts = check_file(
                 source, ref.key, contract, load_chunk, rejections.write, chunk_chars=destinations.chunk_chars
             )
