@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
@@ -317,21 +317,26 @@ SUMMARY_REFRESH = {
         DELETE FROM housing_summary_statistics s
         WHERE NOT EXISTS (SELECT 1 FROM housing h WHERE h.ocean_proximity = s.ocean_proximity);
     """,
-    # Only the event dates the file touched (%(dates)s) are recomputed, from every loaded event.
+    # Incremental: the file's own events are added to the counts (its rows are read by primary
+    # key). Recounting every event of the dates a file touches made each small file of a busy day
+    # cost as much as the whole day. Exact because a file's rows are added once, in the
+    # transaction that records it, and never deleted.
     "event_counts_by_type": """
-        DELETE FROM event_counts_by_type WHERE event_date = ANY(%(dates)s::date[]);
-        INSERT INTO event_counts_by_type (event_type, event_date, count, updated_at)
+        INSERT INTO event_counts_by_type AS c (event_type, event_date, count, updated_at)
         SELECT event_type, event_date, count(*), now()
         FROM events
-        WHERE event_date = ANY(%(dates)s::date[])
-        GROUP BY event_type, event_date;
+        WHERE file_id = %(file_id)s
+        GROUP BY event_type, event_date
+        ON CONFLICT (event_type, event_date) DO UPDATE SET
+            count = c.count + EXCLUDED.count,
+            updated_at = EXCLUDED.updated_at;
     """,
 }
 
 
-def refresh_summary(cur: Cursor, contract: Contract, dates: Collection[date] = ()) -> None:
-    """Recompute the dataset's summary table from its rows, inside the loading transaction
-    (`dates`: the partition dates the file touched, for summaries kept per date).
+def refresh_summary(cur: Cursor, contract: Contract, file_id: int) -> None:
+    """Bring the dataset's summary table up to date with the file's rows, inside the loading
+    transaction.
 
     The lock makes concurrent loads take turns here: in READ COMMITTED each statement sees what was
     committed when it started, so the loader that waited reads the other's rows instead of writing
@@ -340,4 +345,4 @@ def refresh_summary(cur: Cursor, contract: Contract, dates: Collection[date] = (
     if contract.summary_table is None:
         return
     lock(cur, f"summary:{contract.summary_table}")
-    cur.execute(SUMMARY_REFRESH[contract.summary_table], {"dates": sorted(dates)})
+    cur.execute(SUMMARY_REFRESH[contract.summary_table], {"file_id": file_id})

@@ -11,7 +11,7 @@ Effects, in order, for a file that loads:
      overlapping the next chunk's parsing), append them to the local output files and the
      rejections to a local rejected_rows.csv.
   5. PUT the outputs (and reason.json + rejected_rows.csv) — deterministic keys, so a retry
-     overwrites them; recompute the summary under the dataset's summary lock, mark the row
+     overwrites them; update the summary under the dataset's summary lock, mark the row
      `loaded`, COMMIT.
 A crash anywhere before the COMMIT rolls back 2-5 in the database; the message is redelivered and
 starts again from 1, overwriting the same S3 objects. After the COMMIT a redelivery stops at 1 or 2.
@@ -242,7 +242,7 @@ def load_file(
                 "not loaded; the other rows were"
             )
             reason_key = write_quarantine(s3, destinations, ref, entry, REJECTED_ROWS, detail, counts, rejections.path)
-        db.refresh_summary(cur, contract, outputs.dates)
+        db.refresh_summary(cur, contract, file_id)
         # The first output (the earliest date when a file spans several); all share `<stem>-<sha12>`.
         processed_key = next(iter(processed), None)
         db.finish(

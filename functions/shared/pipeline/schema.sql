@@ -92,7 +92,7 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_event_date ON events (event_date);
 
--- Recomputed, for the event dates a file touched, in its loading transaction (db.refresh_summary).
+-- Each file's events are added in its loading transaction (db.refresh_summary).
 CREATE TABLE IF NOT EXISTS event_counts_by_type (
     event_type text        NOT NULL,
     event_date date        NOT NULL,  -- UTC
