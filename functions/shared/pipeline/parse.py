@@ -203,11 +203,12 @@ class Records:
     # --- CSV ------------------------------------------------------------------------------------
 
     def from_csv(self, text: TextSource) -> Iterator[RawChunk]:
-        """Whole blocks of lines are parsed at once (csv module, columns split in C) while every
-        line is one record of the header's width; from the first block where that does not hold
-        (a quoted line break, a short row, a blank line, a lone \\r, a line too long, broken
-        quoting) the rest of the file is read record by record, which numbers and reports such
-        rows exactly. Both read with the same csv dialect, so they agree on every value."""
+        """Blocks of whole lines are read by Arrow while every line is one record of the header's
+        width with simple quoting (arrow_fields); from the first block where that does not hold (a
+        quoted line break, a short row, a blank line, a lone \\r, a line too long, broken quoting)
+        the rest of the file is read record by record by the csv module, which numbers and reports
+        such rows exactly. On what Arrow reads both agree on every value: the unit tests read
+        fuzzed files and the bad-input corpus both ways (tests/unit/test_csv_fast_path.py)."""
         lines = lines_of(text)
         header_line = next((line for line in lines if line.strip()), None)
         if header_line is None:
