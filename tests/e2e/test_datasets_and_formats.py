@@ -137,7 +137,7 @@ def test_events_in_every_format_load_into_events_and_daily_parquet(stack, suffix
     assert first.column_names == ["source_row", "timestamp", "event_type", "user_id", "action", "attributes"]
 
 
-def test_event_counts_by_type_are_recomputed_for_the_dates_a_file_touches(stack):
+def test_event_counts_by_type_grow_by_exactly_the_files_events(stack):
     # GIVEN the counts of the seed's dates before the upload
     tag = run_tag()
     records = event_records("ndjson")

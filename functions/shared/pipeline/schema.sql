@@ -33,9 +33,12 @@ CREATE INDEX IF NOT EXISTS ingested_files_loaded_content
 -- Reports and `tidewater status` look at recent files.
 CREATE INDEX IF NOT EXISTS ingested_files_finished_at ON ingested_files (finished_at);
 
+-- Dataset tables are keyed by (file_id, source_row): a source row is stored once, whatever happens.
+-- file_id is the ledger row written in the same transaction; it is deliberately not a FOREIGN KEY:
+-- the per-row referential check more than doubled the time to COPY a million events (see
+-- docs/performance.md), and nothing ever deletes ledger rows.
 CREATE TABLE IF NOT EXISTS housing (
-    id                 bigserial        PRIMARY KEY,
-    file_id            bigint           NOT NULL REFERENCES ingested_files (id),
+    file_id            bigint           NOT NULL,  -- ingested_files.id
     source_row         integer          NOT NULL,  -- 1-based data row of the source file, header excluded
     longitude          double precision NOT NULL,
     latitude           double precision NOT NULL,
@@ -46,10 +49,9 @@ CREATE TABLE IF NOT EXISTS housing (
     households         integer          NOT NULL,
     median_income      double precision NOT NULL,
     median_house_value numeric          NOT NULL,  -- numeric so the summary's averages are exact
-    ocean_proximity    text             NOT NULL
+    ocean_proximity    text             NOT NULL,
+    PRIMARY KEY (file_id, source_row)
 );
-
-CREATE INDEX IF NOT EXISTS housing_file_id ON housing (file_id);
 
 -- Recomputed from `housing` in every loading transaction (db.refresh_summary).
 CREATE TABLE IF NOT EXISTS housing_summary_statistics (
@@ -63,24 +65,21 @@ CREATE TABLE IF NOT EXISTS housing_summary_statistics (
 
 -- One row per loaded retina scan (JSON arrays, usually). patient_id repeats: a patient has many scans.
 CREATE TABLE IF NOT EXISTS retina_scans (
-    id                       bigserial        PRIMARY KEY,
-    file_id                  bigint           NOT NULL REFERENCES ingested_files (id),
+    file_id                  bigint           NOT NULL,  -- ingested_files.id
     source_row               integer          NOT NULL,  -- 1-based record of the source file
     patient_id               text             NOT NULL,
     patient_name             text             NOT NULL,
     scan_date                date             NOT NULL,
     retina_thickness_microns double precision NOT NULL,  -- > 0 and <= 1000
     optic_disc_cup_ratio     double precision NOT NULL,  -- 0..1
-    diagnosis                text             NOT NULL
+    diagnosis                text             NOT NULL,
+    PRIMARY KEY (file_id, source_row)
 );
-
-CREATE INDEX IF NOT EXISTS retina_scans_file_id ON retina_scans (file_id);
 CREATE INDEX IF NOT EXISTS retina_scans_patient_id ON retina_scans (patient_id);
 
 -- One row per loaded user event. Keys/columns the contract does not name go to `attributes`.
 CREATE TABLE IF NOT EXISTS events (
-    id          bigserial   PRIMARY KEY,
-    file_id     bigint      NOT NULL REFERENCES ingested_files (id),
+    file_id     bigint      NOT NULL,  -- ingested_files.id
     source_row  integer     NOT NULL,  -- 1-based data row (CSV), line (NDJSON) or element (JSON array)
     "timestamp" timestamptz NOT NULL,
     event_type  text        NOT NULL,
@@ -88,13 +87,12 @@ CREATE TABLE IF NOT EXISTS events (
     action      text        NOT NULL,
     attributes  jsonb       NOT NULL DEFAULT '{}'::jsonb,
     -- The UTC date of the event: what outputs are partitioned by and the daily counts group by.
-    event_date  date        GENERATED ALWAYS AS ((("timestamp" AT TIME ZONE 'UTC')::date)) STORED
+    event_date  date        GENERATED ALWAYS AS ((("timestamp" AT TIME ZONE 'UTC')::date)) STORED,
+    PRIMARY KEY (file_id, source_row)
 );
-
-CREATE INDEX IF NOT EXISTS events_file_id ON events (file_id);
 CREATE INDEX IF NOT EXISTS events_event_date ON events (event_date);
 
--- Recomputed, for the event dates a file touched, in its loading transaction (db.refresh_summary).
+-- Each file's events are added in its loading transaction (db.refresh_summary).
 CREATE TABLE IF NOT EXISTS event_counts_by_type (
     event_type text        NOT NULL,
     event_date date        NOT NULL,  -- UTC

@@ -14,6 +14,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -55,8 +56,11 @@ def arrow_schema(contract: Contract) -> pa.Schema:
 
 
 def to_arrow(good: pd.DataFrame, contract: Contract) -> pa.Table:
-    frame = good.reset_index().rename(columns={"row_number": "source_row"})
-    return pa.Table.from_pandas(frame, schema=arrow_schema(contract), preserve_index=False)
+    """The good rows as Arrow, their row number (the index) as the first column, `source_row`."""
+    schema = arrow_schema(contract)
+    arrays = [pa.array(good.index.to_numpy(), type=pa.int64())]
+    arrays += [pa.Array.from_pandas(good[field.name], type=field.type) for field in list(schema)[1:]]
+    return pa.Table.from_arrays(arrays, schema=schema)
 
 
 def to_parquet(good: pd.DataFrame, contract: Contract) -> bytes:
@@ -66,11 +70,12 @@ def to_parquet(good: pd.DataFrame, contract: Contract) -> bytes:
     return buffer.getvalue()
 
 
-def partition_dates(good: pd.DataFrame, contract: Contract) -> pd.Series | None:
-    """The UTC date of each good row's partition column, or None when outputs use the event date."""
+def partition_dates(good: pd.DataFrame, contract: Contract) -> np.ndarray | None:
+    """The UTC date (datetime64[D]) of each good row's partition column, or None when outputs use
+    the event date."""
     if contract.partition_by is None:
         return None
-    return good[contract.partition_by].dt.date
+    return good[contract.partition_by].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype("datetime64[D]")
 
 
 @dataclass
@@ -94,24 +99,28 @@ class Outputs:
     def path(self, day: date) -> Path:
         return self.workdir / f"output-{day:%Y-%m-%d}.{self.contract.output}"
 
-    def write(self, good: pd.DataFrame) -> None:
+    def write(self, good: pd.DataFrame, table: pa.Table | None = None) -> None:
+        """Append a chunk of good rows (`table`: the same rows as `to_arrow` makes them)."""
         if self.contract.output == JSON:
             self.write_json(good)
             return
+        table = to_arrow(good, self.contract) if table is None else table
         days = partition_dates(good, self.contract)
         if days is None:
-            self.write_parquet(self.event_date, good)
+            self.write_parquet(self.event_date, table)
             return
-        for day, rows in good.groupby(days.to_numpy(), sort=True):
-            self.write_parquet(day, rows)
+        unique = np.unique(days)
+        for day in unique:
+            rows = table if len(unique) == 1 else table.filter(pa.array(days == day))
+            self.write_parquet(day.astype(date), rows)
 
-    def write_parquet(self, day: date, rows: pd.DataFrame) -> None:
+    def write_parquet(self, day: date, rows: pa.Table) -> None:
         self.dates.add(day)
         writer = self.writers.get(day)
         if writer is None:
             writer = pq.ParquetWriter(self.path(day), arrow_schema(self.contract), compression="snappy")
             self.writers[day] = writer
-        writer.write_table(to_arrow(rows, self.contract))
+        writer.write_table(rows)
 
     def write_json(self, good: pd.DataFrame) -> None:
         if self.json_file is None:

@@ -204,8 +204,8 @@ class HostStack:
             "TIDEWATER_LAMBDA_RUNTIMES_DIR": str(runtimes_dir),
             "TIDEWATER_LAMBDA_WORK_DIR": str(base / "lambda"),
             # Fast feedback: poll SQS often, retry quickly.
-            "LAMBDA_EVENT_SOURCE_MAPPING_MAX_BACKOFF_ON_EMPTY_POLL_SEC": "0.5",
-            "LAMBDA_EVENT_SOURCE_MAPPING_POLL_INTERVAL_SEC": "0.2",
+            "LAMBDA_EVENT_SOURCE_MAPPING_MAX_BACKOFF_ON_EMPTY_POLL_SEC": "0.2",
+            "LAMBDA_EVENT_SOURCE_MAPPING_POLL_INTERVAL_SEC": "0.01",
             "LAMBDA_RETRY_BASE_DELAY": "1",
         })  # fmt: skip
         log = open(self._ls_log, "ab")  # noqa: SIM115 - handed to the child, closed below
