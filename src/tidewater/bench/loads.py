@@ -18,6 +18,7 @@ EVENTS_ROWS = 1_000_000
 EVENTS_DAY = date(2025, 5, 1)
 EVENTS_KEY = "events/bench-1m.csv"
 COPY_COLUMNS = '("timestamp", event_type, user_id, action, attributes)'
+FLOOR_SEQUENCE = "bench_floor_source_row"
 
 
 def events_file(bench: BenchStack) -> Path:
@@ -75,7 +76,8 @@ def throughput(bench: BenchStack, runs: int) -> dict:
 
 def copy_floor(bench: BenchStack, runs: int) -> dict:
     """`psql \\copy events (...) FROM file WITH (FORMAT csv, HEADER true)`: the fastest way in.
-    file_id/source_row come from temporary column defaults (one ledger row for the floor)."""
+    file_id/source_row come from temporary column defaults (one ledger row for the floor; a
+    sequence numbers the rows, since (file_id, source_row) is the table's primary key)."""
     path = events_file(bench)
     psql = _pg_bin("psql")
     url = bench.pipeline.env.database_url
@@ -83,8 +85,9 @@ def copy_floor(bench: BenchStack, runs: int) -> dict:
     for run in range(1, runs + 1):
         bench.reset_events()
         file_id = bench.insert_ledger_row(f"bench/copy-floor-{run}")
-        bench.execute(f"ALTER TABLE events ALTER COLUMN file_id SET DEFAULT {int(file_id)}, "
-                      "ALTER COLUMN source_row SET DEFAULT 0")  # fmt: skip
+        bench.execute(f"CREATE SEQUENCE {FLOOR_SEQUENCE}; ALTER TABLE events "
+                      f"ALTER COLUMN file_id SET DEFAULT {int(file_id)}, "
+                      f"ALTER COLUMN source_row SET DEFAULT nextval('{FLOOR_SEQUENCE}')")  # fmt: skip
         try:
             command = f"\\copy events {COPY_COLUMNS} FROM '{path}' WITH (FORMAT csv, HEADER true)"
             started = time.perf_counter()
@@ -93,7 +96,7 @@ def copy_floor(bench: BenchStack, runs: int) -> dict:
             seconds = time.perf_counter() - started
         finally:
             bench.execute("ALTER TABLE events ALTER COLUMN file_id DROP DEFAULT, "
-                          "ALTER COLUMN source_row DROP DEFAULT")  # fmt: skip
+                          f"ALTER COLUMN source_row DROP DEFAULT; DROP SEQUENCE {FLOOR_SEQUENCE}")  # fmt: skip
         if result.returncode != 0:
             raise BenchFailure(f"psql \\copy failed: {result.stderr.strip()}")
         count = bench.events_count()
