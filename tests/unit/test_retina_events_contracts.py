@@ -122,3 +122,27 @@ def test_extra_csv_columns_become_attributes_and_empty_cells_are_left_out():
 def test_a_nul_character_escaped_in_json_is_not_allowed_in_text():
     result = validate_bytes(json.dumps([SCAN, {**SCAN, "diagnosis": "a\u0000b"}]).encode(), "retina/a.json", RETINA)
     assert result.rejected[["row_number", "column", "reason"]].values.tolist() == [[2, "diagnosis", "not_allowed"]]
+
+
+def test_an_attribute_jsonb_cannot_hold_is_not_allowed_instead_of_failing_the_load():
+    # NaN/Infinity parse as JSON numbers in Python but are not JSON: PostgreSQL would reject the COPY.
+    lines = [json.dumps({**EVENT, "attributes": {"score": 1}}), json.dumps({**EVENT, "score": float("nan")})]
+    result = validate_bytes("\n".join(lines).encode(), "events/a.ndjson", EVENTS)
+    assert [json.loads(text) for text in result.good["attributes"]] == [{"score": 1}]
+    assert result.rejected[["row_number", "column", "reason"]].values.tolist() == [[2, "attributes", "not_allowed"]]
+
+
+def test_a_csv_attributes_object_is_kept_as_written_and_a_bad_one_is_reported():
+    data = (
+        b"timestamp,event_type,user_id,action,attributes\n"
+        b'2025-11-18T08:00:00Z,click,u1,buy,"{""b"": 1, ""a"": [2]}"\n'
+        b"2025-11-18T08:00:01Z,click,u1,buy,\n"
+        b'2025-11-18T08:00:02Z,click,u1,buy,"[1, 2]"\n'
+        b'2025-11-18T08:00:03Z,click,u1,buy,"{""n"": NaN}"\n'
+    )
+    result = validate_bytes(data, "events/a.csv", EVENTS)
+    assert result.good["attributes"].tolist() == ['{"b": 1, "a": [2]}', "{}"]
+    assert result.rejected[["row_number", "column", "reason"]].values.tolist() == [
+        [3, "attributes", "wrong_type"],
+        [4, "attributes", "not_allowed"],
+    ]
