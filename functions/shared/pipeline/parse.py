@@ -265,7 +265,7 @@ class Records:
         if embedded is None:
             return [EMPTY_OBJECT] * len(chunk.rows)
         try:
-            plain = all(type(orjson.loads(text)) is dict for text in embedded if text)
+            plain = set(map(type, map(orjson.loads, filter(None, embedded)))) <= {dict}
         except orjson.JSONDecodeError:
             plain = False
         if plain and "\\u0000" not in "".join(embedded):
@@ -559,7 +559,7 @@ def arrow_fields(block: str, width: int, delimiter: str) -> list[np.ndarray] | N
     ten times faster; anything else (a quoted line break, a short row, a blank line, a line too
     long, a quote that does not open or close a whole field) is read record by record instead.
     """
-    if block.count("\r") != block.count("\r\n") or not simple_quoting(block, delimiter):
+    if ("\r" in block and block.count("\r") != block.count("\r\n")) or not simple_quoting(block, delimiter):
         return None
     data = block.encode("utf-8")
     line_ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == NEWLINE)
@@ -603,7 +603,9 @@ def simple_quoting(block: str, delimiter: str) -> bool:
     if '"' in marked:
         return False
     opened = marked.count(delimiter + MARK) + marked.count("\n" + MARK) + marked.startswith(MARK)
-    closed = marked.count(MARK + delimiter) + marked.count(MARK + "\n") + marked.count(MARK + "\r\n")
+    closed = marked.count(MARK + delimiter) + marked.count(MARK + "\n")
+    if "\r" in marked:
+        closed += marked.count(MARK + "\r\n")
     return marked.count(MARK) == opened == closed + marked.endswith(MARK)
 
 
