@@ -1,9 +1,16 @@
-"""LocalStack start-up hook for running several host-mode LocalStacks on one machine.
+"""LocalStack start-up hooks of the host backend.
 
-LocalStack keeps S3 object bodies under a fixed ``/tmp/localstack-s3-storage`` (a path meant for
-its container), shared by every LocalStack process on the host: deleting a bucket in one instance
-(``terraform destroy``, test teardown) deletes the same-named bucket's data of every other one.
-Point it at this instance's own tmp directory before the S3 provider is created.
+isolate_s3_storage - for running several host-mode LocalStacks on one machine. LocalStack keeps
+S3 object bodies under a fixed ``/tmp/localstack-s3-storage`` (a path meant for its container),
+shared by every LocalStack process on the host: deleting a bucket in one instance (``terraform
+destroy``, test teardown) deletes the same-named bucket's data of every other one. Point it at
+this instance's own tmp directory before the S3 provider is created.
+
+cap_event_source_backoff - for a tight upload -> loaded loop. LocalStack's event source mapping
+backs off after an empty poll, starting from a hard-coded 1 s randomised to 0.5-1.5 s;
+LAMBDA_EVENT_SOURCE_MAPPING_MAX_BACKOFF_ON_EMPTY_POLL_SEC caps only the later intervals. A file
+uploaded just after the queue ran dry waited up to 1.5 s for its poll (measured: the housing
+latency's p90 of 1.07-1.30 s against a p50 of 0.33 s). Every wait is capped at max_interval.
 """
 
 from __future__ import annotations
@@ -19,3 +26,14 @@ def isolate_s3_storage() -> None:
     from localstack.services.s3 import provider
 
     provider.DEFAULT_S3_TMP_DIR = os.path.join(config.dirs.tmp, "s3-storage")
+
+
+@hooks.on_infra_start(priority=100)
+def cap_event_source_backoff() -> None:
+    from localstack.services.lambda_.event_source_mapping import esm_worker
+
+    class CappedBackoff(esm_worker.ExponentialBackoff):
+        def next_backoff(self) -> float:
+            return min(super().next_backoff(), self.max_interval)
+
+    esm_worker.ExponentialBackoff = CappedBackoff
