@@ -23,7 +23,7 @@ Infrastructure errors (S3, database) propagate, so the message is retried and ca
 
 Memory stays bounded by a few chunks (parse.CHUNK_CHARS of source text each: the one being parsed
 and at most db.MAX_PENDING_COPIES waiting to be COPYed) whatever the file size - a 1M-row, 95 MB
-events CSV peaks at 378 MB, ~110 MB of it the libraries; /tmp holds the spooled source and outputs.
+events CSV peaks at 388 MB, ~110 MB of it the libraries; /tmp holds the spooled source and outputs.
 """
 
 from __future__ import annotations

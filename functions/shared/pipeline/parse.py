@@ -148,10 +148,6 @@ class Lines:
         return line
 
 
-def lines_of(text: TextSource) -> Lines:
-    return Lines(text)
-
-
 class ChainedText:
     """Text already read (a block) followed by the rest of the source, read line by line."""
 
@@ -209,7 +205,7 @@ class Records:
         the rest of the file is read record by record by the csv module, which numbers and reports
         such rows exactly. On what Arrow reads both agree on every value: the unit tests read
         fuzzed files and the bad-input corpus both ways (tests/unit/test_csv_fast_path.py)."""
-        lines = lines_of(text)
+        lines = Lines(text)
         header_line = next((line for line in lines if line.strip()), None)
         if header_line is None:
             raise FileRejected(EMPTY_FILE, "the file is empty (nothing but whitespace)")
@@ -317,7 +313,7 @@ class Records:
         if plain_rows:
             columns = list(zip(*plain_rows, strict=True))
             for name, position in zip(self.contract.column_names, positions, strict=True):
-                chunk.values[name] = [value.strip() for value in columns[position]]
+                chunk.values[name] = stripped(columns[position])
         return chunk
 
     def csv_header(self, fields: list[str] | None) -> list[str]:
@@ -362,7 +358,7 @@ class Records:
     def from_ndjson(self, text: TextSource) -> Iterator[RawChunk]:
         chunk = self.new_chunk()
         keys_seen: set[str] = set()
-        for line_number, line in enumerate(lines_of(text), start=1):
+        for line_number, line in enumerate(Lines(text), start=1):
             stripped = line.strip()
             chunk.chars += len(line)
             if not stripped:

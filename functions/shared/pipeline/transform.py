@@ -75,7 +75,7 @@ def partition_dates(good: pd.DataFrame, contract: Contract) -> np.ndarray | None
     the event date."""
     if contract.partition_by is None:
         return None
-    return good[contract.partition_by].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype("datetime64[D]")
+    return good[contract.partition_by].dt.tz_localize(None).to_numpy().astype("datetime64[D]")  # UTC already
 
 
 @dataclass
@@ -99,12 +99,11 @@ class Outputs:
     def path(self, day: date) -> Path:
         return self.workdir / f"output-{day:%Y-%m-%d}.{self.contract.output}"
 
-    def write(self, good: pd.DataFrame, table: pa.Table | None = None) -> None:
+    def write(self, good: pd.DataFrame, table: pa.Table) -> None:
         """Append a chunk of good rows (`table`: the same rows as `to_arrow` makes them)."""
         if self.contract.output == JSON:
             self.write_json(good)
             return
-        table = to_arrow(good, self.contract) if table is None else table
         days = partition_dates(good, self.contract)
         if days is None:
             self.write_parquet(self.event_date, table)
