@@ -12,7 +12,7 @@ from pathlib import Path
 from tidewater.bench import datagen
 from tidewater.bench.stack import BenchFailure, BenchStack
 from tidewater.bench.stats import figure
-from tidewater.stack.postgres import _pg_bin
+from tidewater.stack.postgres import pg_bin
 
 EVENTS_ROWS = 1_000_000
 EVENTS_DAY = date(2025, 5, 1)
@@ -79,7 +79,7 @@ def copy_floor(bench: BenchStack, runs: int) -> dict:
     file_id/source_row come from temporary column defaults (one ledger row for the floor; a
     sequence numbers the rows, since (file_id, source_row) is the table's primary key)."""
     path = events_file(bench)
-    psql = _pg_bin("psql")
+    psql = pg_bin("psql")
     url = bench.pipeline.env.database_url
     rates = []
     for run in range(1, runs + 1):

@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from tidewater.aws import Pipeline
+from tidewater.logs import log_events
 from tidewater.stack.env import repo_root
+from tidewater.stack.host import health
 from tidewater.stack.procs import free_port
 
 FINAL_STATUSES = ("loaded", "duplicate", "quarantined")
@@ -130,14 +132,10 @@ class BenchStack:
 
     def ensure_schema(self) -> None:
         """The processor creates the schema on its first database connection; the bench may need the
-        tables before that (`--only floor`). schema.sql is idempotent; same advisory lock."""
-        schema = (self.root / "functions" / "shared" / "pipeline" / "schema.sql").read_text()
-        lock_key = 0x7469_6465_7761_7465  # pipeline.db.SCHEMA_LOCK_KEY
-        self.execute("SELECT pg_advisory_lock(%s)", (lock_key,))
-        try:
-            self.execute(schema)
-        finally:
-            self.execute("SELECT pg_advisory_unlock(%s)", (lock_key,))
+        tables before that (`--only floor`): the same function does it here."""
+        from pipeline import db
+
+        db.ensure_schema(self.pipeline.db)
 
     def reset_events(self) -> None:
         """The same starting state for every events run: no events, no counts, no events ledger rows
@@ -221,17 +219,10 @@ class BenchStack:
 
     def log_events(self, function: str, since_ms: int) -> list[dict[str, Any]]:
         logs = self.client("logs")
-        kwargs: dict[str, Any] = {"logGroupName": f"/aws/lambda/{function}", "startTime": since_ms}
-        events = []
-        while True:
-            try:
-                page = logs.filter_log_events(**kwargs)
-            except logs.exceptions.ResourceNotFoundException:
-                return []
-            events += page["events"]
-            if not page.get("nextToken"):
-                return events
-            kwargs["nextToken"] = page["nextToken"]
+        try:
+            return list(log_events(logs, f"/aws/lambda/{function}", since_ms))
+        except logs.exceptions.ResourceNotFoundException:
+            return []
 
     def report_lines(self, function: str, since_ms: int) -> list[dict[str, Any]]:
         """The REPORT lines the executor wrote since `since_ms` (epoch ms), parsed."""
@@ -284,11 +275,4 @@ def parse_report(message: str) -> dict[str, Any] | None:
 
 
 def localstack_version(endpoint_url: str) -> str:
-    import urllib.request
-
-    try:
-        # Our own LocalStack's fixed http:// health URL.
-        with urllib.request.urlopen(f"{endpoint_url}/_localstack/health", timeout=5) as resp:  # nosec B310
-            return str(json.load(resp).get("version", "unknown"))
-    except (OSError, ValueError):
-        return "unknown"
+    return str((health(endpoint_url) or {}).get("version", "unknown"))

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import math
 import statistics
 from collections.abc import Sequence
+
+from pipeline import report
 
 
 def median(values: Sequence[float]) -> float:
@@ -15,14 +16,13 @@ def median(values: Sequence[float]) -> float:
 
 
 def percentile(values: Sequence[float], p: float) -> float:
-    """Nearest-rank percentile: the smallest value with at least p% of the values <= it."""
+    """Nearest-rank percentile (the reports' own, pipeline.report.percentile); ValueError when there
+    are no values or p is outside (0, 100]."""
     if not values:
         raise ValueError("percentile of no values")
     if not 0 < p <= 100:
         raise ValueError(f"percentile must be in (0, 100], got {p}")
-    ordered = sorted(values)
-    rank = max(1, math.ceil(p / 100 * len(ordered)))
-    return float(ordered[rank - 1])
+    return float(report.percentile(list(values), p))
 
 
 def _round(value: float, digits: int) -> float | int:
@@ -43,9 +43,4 @@ def figure(key: str, values: Sequence[float], digits: int = 3) -> dict[str, floa
 def percentile_figure(key: str, values: Sequence[float], p: float, digits: int = 3) -> dict[str, float | int]:
     """Like `figure`, but the headline number is the p-th nearest-rank percentile of the samples
     (min/max/runs describe the same samples)."""
-    return {
-        key: _round(percentile(values, p), digits),
-        f"{key}_min": _round(min(values), digits),
-        f"{key}_max": _round(max(values), digits),
-        f"{key}_runs": len(values),
-    }
+    return {**figure(key, values, digits), key: _round(percentile(values, p), digits)}

@@ -230,13 +230,18 @@ def _clean_environ(python: Path) -> dict[str, str]:
     return env
 
 
-def _healthy(port: int) -> bool:
+def health(endpoint_url: str, timeout: float = 2) -> dict | None:
+    """LocalStack's /_localstack/health document (version, services), or None when it does not answer."""
     try:
         # A fixed http:// URL of our own LocalStack (no user-supplied scheme).
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/_localstack/health", timeout=2) as resp:  # nosec B310
-            services = json.load(resp).get("services", {})
+        with urllib.request.urlopen(f"{endpoint_url}/_localstack/health", timeout=timeout) as resp:  # nosec B310
+            return json.load(resp)
     except (OSError, ValueError):
-        return False
+        return None
+
+
+def _healthy(port: int) -> bool:
+    services = (health(f"http://127.0.0.1:{port}") or {}).get("services", {})
     wanted = SERVICES.split(",")
     return all(services.get(name) in ("available", "running") for name in wanted)
 

@@ -19,7 +19,7 @@ DB_NAME = "tidewater"
 DB_USER = "tidewater"
 
 
-def _pg_bin(name: str) -> str:
+def pg_bin(name: str) -> str:
     """initdb/pg_ctl are often not on PATH (Debian keeps them in /usr/lib/postgresql/<v>/bin)."""
     if found := shutil.which(name):
         return found
@@ -76,7 +76,7 @@ class PostgresCluster:
                 shutil.chown(path, "postgres", "postgres")
         try:
             subprocess.run(
-                [*owner, _pg_bin("initdb"), "-D", str(self.data_dir), "-U", DB_USER, "--pwfile", str(pwfile),
+                [*owner, pg_bin("initdb"), "-D", str(self.data_dir), "-U", DB_USER, "--pwfile", str(pwfile),
                  "--auth-host=scram-sha-256", "--auth-local=trust", "-E", "UTF8", "--locale=C.UTF-8"],
                 check=True, capture_output=True, text=True, cwd="/",
             )  # fmt: skip
@@ -98,7 +98,7 @@ class PostgresCluster:
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
         )
         result = subprocess.run(
-            [*owner, _pg_bin("pg_ctl"), "-D", str(self.data_dir), "-l", str(self.log_file), "-o", options,
+            [*owner, pg_bin("pg_ctl"), "-D", str(self.data_dir), "-l", str(self.log_file), "-o", options,
              "-w", "-t", "60", "start"],
             capture_output=True, text=True, cwd="/",
         )  # fmt: skip
