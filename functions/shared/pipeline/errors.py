@@ -8,6 +8,13 @@ A FileRejected never does: retrying cannot fix the bytes, so the file is quarant
 
 from __future__ import annotations
 
+import re
+
+# Characters PostgreSQL text/jsonb cannot hold (and UTF-8 cannot encode, for lone surrogates): NUL,
+# and lone surrogates (only JSON escapes make them).
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+MAX_DETAIL_CHARS = 1000  # a reason's words, in the ledger and reason.json
+
 # --- file-level reasons: reason.json and ingested_files.error of a `quarantined` file ------------
 UNKNOWN_DATASET = "unknown_dataset"  # the key's first segment names no contract
 UNSUPPORTED_FORMAT = "unsupported_format"  # an extension tidewater does not read
@@ -70,9 +77,21 @@ ROW_REASONS = (
 
 
 class FileRejected(Exception):
-    """The whole file cannot be loaded; `code` is one of FILE_REASONS."""
+    """The whole file cannot be loaded; `code` is one of FILE_REASONS. The detail is made storable
+    (it may quote the file: a key with a NUL, a header of a million characters)."""
 
     def __init__(self, code: str, detail: str) -> None:
+        detail = storable(detail)
         super().__init__(f"{code}: {detail}")
         self.code = code
         self.detail = detail
+
+
+def storable(text: str, limit: int = MAX_DETAIL_CHARS) -> str:
+    """Text every store takes (PostgreSQL text, UTF-8 objects): NUL and lone surrogates written as
+    `\\u0000`-style escapes, at most `limit` characters (cut with an ellipsis)."""
+    if UNSTORABLE.search(text):
+        text = UNSTORABLE.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return text

@@ -20,7 +20,7 @@ import zlib
 from pathlib import PurePosixPath
 from typing import BinaryIO
 
-from pipeline.errors import BAD_ENCODING, BINARY_FILE, TRUNCATED_GZIP, UNSUPPORTED_FORMAT, FileRejected
+from pipeline.errors import BAD_ENCODING, BINARY_FILE, TOO_LARGE, TRUNCATED_GZIP, UNSUPPORTED_FORMAT, FileRejected
 
 CSV = "csv"
 JSON_ARRAY = "json"
@@ -57,8 +57,9 @@ def split_name(key: str) -> tuple[str, str, bool]:
     return (path.stem or "object"), EXTENSIONS[suffix], compressed
 
 
-def open_text(binary: BinaryIO, gzip_by_name: bool) -> TextSource:
-    """The decoded, checked text of a raw byte stream (gzip undone when there is gzip)."""
+def open_text(binary: BinaryIO, gzip_by_name: bool, max_bytes: int | None = None) -> TextSource:
+    """The decoded, checked text of a raw byte stream (gzip undone when there is gzip); more than
+    `max_bytes` bytes (after gunzip) is `too_large`."""
     magic = binary.read(2)
     binary.seek(0)
     stream: BinaryIO = binary
@@ -66,17 +67,19 @@ def open_text(binary: BinaryIO, gzip_by_name: bool) -> TextSource:
         stream = gzip.GzipFile(fileobj=binary, mode="rb")  # type: ignore[assignment]
     elif gzip_by_name:
         raise FileRejected(TRUNCATED_GZIP, "the name ends in .gz but the content is not gzip data")
-    checked = io.BufferedReader(CheckedBytes(stream), buffer_size=BLOCK_BYTES)
+    checked = io.BufferedReader(CheckedBytes(stream, max_bytes), buffer_size=BLOCK_BYTES)
     # utf-8-sig drops a leading BOM; newline="" keeps \r\n so the CSV reader sees quoted line breaks.
     return TextSource(io.TextIOWrapper(checked, encoding="utf-8-sig", errors="strict", newline=""))
 
 
 class CheckedBytes(io.RawIOBase):
-    """Reads the (decompressed) bytes, turning gzip damage and binary content into rejections."""
+    """Reads the (decompressed) bytes, turning gzip damage, binary content and more bytes than
+    `max_bytes` (a gzip bomb, or just a file that expands beyond the disk) into rejections."""
 
-    def __init__(self, inner: BinaryIO) -> None:
+    def __init__(self, inner: BinaryIO, max_bytes: int | None = None) -> None:
         self.inner = inner
         self.offset = 0
+        self.max_bytes = max_bytes
 
     def readable(self) -> bool:
         return True
@@ -96,6 +99,13 @@ class CheckedBytes(io.RawIOBase):
         if nul >= 0:
             raise FileRejected(BINARY_FILE, f"a NUL byte at byte {self.offset + nul}: this is not a text file")
         self.offset += len(data)
+        if self.max_bytes is not None and self.offset > self.max_bytes:
+            raise FileRejected(
+                TOO_LARGE,
+                f"the content is more than {self.max_bytes} bytes once decompressed, more than this function accepts "
+                "(MAX_OBJECT_BYTES, or half the free space in /tmp); split it into smaller files, or give the "
+                "function more ephemeral storage",
+            )
         buffer[: len(data)] = data
         return len(data)
 

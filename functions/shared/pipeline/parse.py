@@ -23,6 +23,7 @@ import json
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from itertools import chain
 from typing import Any, BinaryIO
 
@@ -41,8 +42,10 @@ from pipeline.errors import (
     MISSING_COLUMNS,
     NOT_ALLOWED,
     UNPARSEABLE,
+    UNSTORABLE,
     WRONG_TYPE,
     FileRejected,
+    storable,
 )
 from pipeline.formats import CSV, JSON_ARRAY, TextSource, open_text, split_name
 
@@ -54,8 +57,16 @@ DELIMITERS = (",", ";", "\t", "|")
 JSON_WHITESPACE = re.compile(r"[ \t\n\r]*")
 # A decoding error this close to the end of what has been read may just mean "read more".
 JSON_LOOKAHEAD = 10
-# Values PostgreSQL text/jsonb cannot hold: NUL, and lone surrogates (only JSON escapes make them).
-UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+# PostgreSQL `numeric` (what jsonb keeps a JSON number as) holds at most this many digits before and
+# after the decimal point: a CSV `attributes` number beyond them would fail the whole COPY.
+NUMERIC_MAX_WHOLE_DIGITS = 131072
+NUMERIC_MAX_FRACTION_DIGITS = 16383
+# Where a number could be beyond those limits (an exponent of 1000 or more, 1000 digits in a row):
+# only such attributes are checked number by number.
+LONG_NUMBER = re.compile(r"[eE][+-]?0*[1-9]\d{3}|\d{1000}")
+MAX_KEYS_NAMED = 20  # keys of JSON records listed in a missing_columns message
+STRING_REST = re.compile(r'[^"\\]*(?:\\.[^"\\]*)*"')  # the rest of a JSON string, closing quote included
+SCALAR_END = re.compile(r"[\s,\]}]")  # what ends a JSON number or literal
 EMPTY_OBJECT = "{}"
 WHITESPACE = re.compile(r"\s")  # what str.strip() removes
 QUOTED_FIELD = re.compile(r'"[^"\r\n]*(?:""[^"\r\n]*)*"')  # on one line; "" is a quote inside
@@ -100,16 +111,21 @@ class RawChunk:
 
 
 def clip(value: Any) -> str:
+    if isinstance(value, Unreadable):
+        value = value.text
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
-    return text[:MAX_VALUE_CHARS]
+    return storable(text[:MAX_VALUE_CHARS])
 
 
-def read_chunks(binary: BinaryIO, key: str, contract: Contract, chunk_chars: int = CHUNK_CHARS) -> Iterator[RawChunk]:
-    """The file's records in chunks; raises FileRejected (possibly after some chunks were yielded)."""
+def read_chunks(
+    binary: BinaryIO, key: str, contract: Contract, chunk_chars: int = CHUNK_CHARS, max_bytes: int | None = None
+) -> Iterator[RawChunk]:
+    """The file's records in chunks; raises FileRejected (possibly after some chunks were yielded),
+    `too_large` when the content is more than `max_bytes` (after gunzip)."""
     _, file_format, gzip_by_name = split_name(key)
     check_not_empty(open_text(binary, gzip_by_name))
     binary.seek(0)
-    text = open_text(binary, gzip_by_name)
+    text = open_text(binary, gzip_by_name, max_bytes)
     reader = Records(contract, chunk_chars)
     if file_format == CSV:
         yield from reader.from_csv(text)
@@ -264,7 +280,10 @@ class Records:
             plain = set(map(type, map(orjson.loads, filter(None, embedded)))) <= {dict}
         except orjson.JSONDecodeError:
             plain = False
-        if plain and "\\u0000" not in "".join(embedded):
+        if plain:
+            joined = "".join(embedded)
+            plain = "\\u0000" not in joined and not LONG_NUMBER.search(joined)
+        if plain:
             return [text or EMPTY_OBJECT for text in embedded]
         return [
             self.embedded_text(chunk, row_number, text) if text else EMPTY_OBJECT
@@ -277,7 +296,18 @@ class Records:
         extras: dict[str, Any] = {}
         if not self.merge_embedded(chunk, row_number, extras, embedded_value(text)):
             return None
-        return text if self.extras_text(chunk, row_number, extras) is not None else None
+        if self.extras_text(chunk, row_number, extras) is None:
+            return None
+        number = unstorable_number(text) if LONG_NUMBER.search(text) else None
+        if number is not None:
+            detail = (
+                f"holds the number {number[:40]}{'…' if len(number) > 40 else ''}, which PostgreSQL cannot store "
+                f"(at most {NUMERIC_MAX_WHOLE_DIGITS} digits before the decimal point and "
+                f"{NUMERIC_MAX_FRACTION_DIGITS} after)"
+            )
+            chunk.reject(row_number, self.contract.extras_column or "", NOT_ALLOWED, text, detail)
+            return None
+        return text
 
     def csv_records(self, lines: Lines, first_row: int, header: list[str], delimiter: str) -> Iterator[RawChunk]:
         """The rest of a CSV file record by record (rows numbered from `first_row`)."""
@@ -357,7 +387,7 @@ class Records:
 
     def from_ndjson(self, text: TextSource) -> Iterator[RawChunk]:
         chunk = self.new_chunk()
-        keys_seen: set[str] = set()
+        keys = KeysSeen()
         for line_number, line in enumerate(Lines(text), start=1):
             stripped = line.strip()
             chunk.chars += len(line)
@@ -366,35 +396,41 @@ class Records:
             self.rows_total += 1
             try:
                 record = json.loads(stripped)
-            except ValueError as exc:
+            except json.JSONDecodeError as exc:
                 chunk.reject_row(line_number, stripped, f"not valid JSON: {exc}")
                 continue
-            self.json_row(chunk, line_number, record, keys_seen)
+            except (ValueError, RecursionError) as exc:
+                chunk.reject_row(line_number, stripped, unreadable_json(exc))
+                continue
+            self.json_row(chunk, line_number, record, keys)
             if self.full(chunk):
                 yield chunk
                 chunk = self.new_chunk()
         if self.rows_total == 0:
             raise FileRejected(EMPTY_FILE, "the file is empty (nothing but whitespace)")
-        self.check_keys(keys_seen)
+        self.check_keys(keys)
         yield chunk
 
     def from_json_array(self, text: TextSource) -> Iterator[RawChunk]:
         scanner = JsonArrayScanner(text)
         chunk = self.new_chunk()
-        keys_seen: set[str] = set()
+        keys = KeysSeen()
         for element_number, (record, chars) in enumerate(scanner.elements(), start=1):
             self.rows_total += 1
             chunk.chars += chars
-            self.json_row(chunk, element_number, record, keys_seen)
+            self.json_row(chunk, element_number, record, keys)
             if self.full(chunk):
                 yield chunk
                 chunk = self.new_chunk()
         if self.rows_total == 0:
             raise FileRejected(HEADER_ONLY, "the JSON array is empty: []")
-        self.check_keys(keys_seen)
+        self.check_keys(keys)
         yield chunk
 
-    def json_row(self, chunk: RawChunk, row_number: int, record: Any, keys_seen: set[str]) -> None:
+    def json_row(self, chunk: RawChunk, row_number: int, record: Any, keys: KeysSeen) -> None:
+        if isinstance(record, Unreadable):
+            chunk.reject_row(row_number, record, record.detail)
+            return
         if not isinstance(record, dict):
             chunk.reject_row(row_number, record, f"expected a JSON object, found {json_type(record)}")
             return
@@ -404,10 +440,12 @@ class Records:
         embedded: Any = None
         for key, value in record.items():
             name = key.strip().lower()
-            keys_seen.add(name)
             if name in self.names:
                 by_name.setdefault(name, value)
-            elif extras_column and name == extras_column:
+                keys.columns.add(name)
+                continue
+            keys.add_other(name)
+            if extras_column and name == extras_column:
                 embedded = value
             elif extras_column:
                 extras[key] = value
@@ -422,16 +460,15 @@ class Records:
             values[extras_column] = self.extras_text(chunk, row_number, extras if merged else None)
         chunk.add(row_number, values)
 
-    def check_keys(self, keys_seen: set[str]) -> None:
+    def check_keys(self, keys: KeysSeen) -> None:
         """JSON has no header: a required column that no record has is what CSV calls missing."""
-        if not keys_seen:
-            return  # no record was an object: every row is already rejected as malformed
-        missing = [name for name in self.contract.required if name not in keys_seen]
+        if not keys.columns and not keys.others:
+            return  # no record was an object with a key: every row is already rejected
+        missing = [name for name in self.contract.required if name not in keys.columns]
         if missing:
             raise FileRejected(
                 MISSING_COLUMNS,
-                f"no record has the required fields: {', '.join(missing)}; "
-                f"the records have: {', '.join(sorted(keys_seen))}",
+                f"no record has the required fields: {', '.join(missing)}; the records have: {keys.describe()}",
             )
 
     # --- free-form attributes -------------------------------------------------------------------
@@ -442,8 +479,11 @@ class Records:
         if isinstance(embedded, dict):
             extras.update(embedded)
             return True
-        detail = f"expected a JSON object, found {json_type(embedded)}"
-        chunk.reject(row_number, self.contract.extras_column or "", WRONG_TYPE, embedded, detail)
+        column = self.contract.extras_column or ""
+        if isinstance(embedded, Unreadable):
+            chunk.reject(row_number, column, NOT_ALLOWED, embedded, embedded.detail)
+            return False
+        chunk.reject(row_number, column, WRONG_TYPE, embedded, f"expected a JSON object, found {json_type(embedded)}")
         return False
 
     def extras_text(self, chunk: RawChunk, row_number: int, extras: dict[str, Any] | None) -> str | None:
@@ -461,6 +501,29 @@ class Records:
             chunk.reject(row_number, column, NOT_ALLOWED, text, "contains a NUL character or a lone surrogate")
             return None
         return text
+
+
+class KeysSeen:
+    """The keys of a file's JSON records, in bounded memory: which contract columns occur, and the
+    first MAX_KEYS_NAMED other names (for a missing_columns message) - not every key of a million
+    records with keys of their own."""
+
+    def __init__(self) -> None:
+        self.columns: set[str] = set()
+        self.others: set[str] = set()
+        self.more = False  # other names beyond the first MAX_KEYS_NAMED
+
+    def add_other(self, name: str) -> None:
+        if name in self.others:
+            return
+        if len(self.others) < MAX_KEYS_NAMED:
+            self.others.add(name)
+        else:
+            self.more = True
+
+    def describe(self) -> str:
+        names = ", ".join(sorted(self.columns | self.others)) or "(no keys)"
+        return names + (", and more" if self.more else "")
 
 
 class JsonArrayScanner:
@@ -519,9 +582,16 @@ class JsonArrayScanner:
             raise FileRejected(UNPARSEABLE, f"unexpected data after the closing ']' at character {self.at()}")
 
     def element(self) -> tuple[Any, int]:
+        """The next element and the characters it took. A number or literal is read only once what
+        ends it is read too (a block may end inside `12345` or `1.5e-7`). Valid JSON that Python will
+        not read (nested too deeply, an integer of 4,300+ digits) is an Unreadable element: its row is
+        rejected and the rest of the file is read on."""
         if self.next_character() is None:
             raise FileRejected(UNPARSEABLE, "the JSON array ends before its closing ']'")
         while True:
+            if not self.eof and self.buffer[self.pos] not in '[{"' and not SCALAR_END.search(self.buffer, self.pos):
+                self.read_more()
+                continue
             try:
                 value, end = self.decoder.raw_decode(self.buffer, self.pos)
             except json.JSONDecodeError as exc:
@@ -530,21 +600,55 @@ class JsonArrayScanner:
                     raise FileRejected(
                         UNPARSEABLE, f"broken JSON at character {self.consumed + exc.pos}: {exc.msg}"
                     ) from None
-                if len(self.buffer) - self.pos > MAX_RECORD_CHARS:
-                    raise FileRejected(
-                        LINE_TOO_LONG,
-                        f"the array element at character {self.at()} is longer than {MAX_RECORD_CHARS} characters",
-                    ) from None
-                self.fill()
+                self.read_more()
                 continue
+            except (ValueError, RecursionError) as exc:
+                end = value_end(self.buffer, self.pos)
+                if end is None:  # the element goes on in the next block
+                    if self.eof:
+                        raise FileRejected(UNPARSEABLE, "the JSON array ends before its closing ']'") from None
+                    self.read_more()
+                    continue
+                value = Unreadable(self.buffer[self.pos : end], unreadable_json(exc))
             chars = end - self.pos
             if chars > MAX_RECORD_CHARS:
-                raise FileRejected(
-                    LINE_TOO_LONG,
-                    f"the array element at character {self.at()} is longer than {MAX_RECORD_CHARS} characters",
-                )
+                raise self.too_long()
             self.pos = end
             return value, chars
+
+    def read_more(self) -> None:
+        """Read the next block for an element that does not end in what was read so far."""
+        if len(self.buffer) - self.pos > MAX_RECORD_CHARS:
+            raise self.too_long()
+        self.fill()
+
+    def too_long(self) -> FileRejected:
+        return FileRejected(
+            LINE_TOO_LONG, f"the array element at character {self.at()} is longer than {MAX_RECORD_CHARS} characters"
+        )
+
+
+def value_end(text: str, start: int) -> int | None:
+    """Where the JSON value starting at `start` ends, found without recursion or conversion, or
+    None when `text` ends first. For values json would not read although their syntax may be fine."""
+    if text[start] not in '[{"':  # a number or a literal
+        delimiter = SCALAR_END.search(text, start)
+        return delimiter.start() if delimiter else None
+    depth = 0
+    position = start
+    while position < len(text):
+        character = text[position]
+        if character == '"':
+            rest = STRING_REST.match(text, position + 1)
+            if rest is None:
+                return None
+            position = rest.end()
+        else:
+            depth += (character in "[{") - (character in "]}")
+            position += 1
+        if depth == 0:
+            return position
+    return None
 
 
 def arrow_fields(block: str, width: int, delimiter: str) -> list[np.ndarray] | None:
@@ -619,11 +723,56 @@ def has_blank_record(columns: list[Sequence[str]]) -> bool:
 
 
 def embedded_value(text: str) -> Any:
-    """An `attributes` CSV value: the JSON it holds, or the text itself when it is not JSON."""
+    """An `attributes` CSV value: the JSON it holds, the text itself when it is not JSON, or
+    Unreadable when it is JSON that Python will not read (too deep, too long a number)."""
     try:
         return json.loads(text)
-    except ValueError:
+    except json.JSONDecodeError:
         return text
+    except (ValueError, RecursionError) as exc:
+        return Unreadable(text, unreadable_json(exc))
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """A JSON value that is valid but beyond what the reader accepts; `detail` says why."""
+
+    text: str
+    detail: str
+
+
+def unreadable_json(exc: ValueError | RecursionError) -> str:
+    """Why valid-looking JSON could not be read (not a JSONDecodeError: those are syntax)."""
+    if isinstance(exc, RecursionError):
+        return "JSON nested too deeply to read"
+    return f"JSON that cannot be read: {exc}"
+
+
+def unstorable_number(text: str) -> str | None:
+    """The first number of a JSON text that PostgreSQL's `numeric` cannot hold, or None. Every
+    number is checked as written, without converting it (Python's int() refuses 4,300+ digits)."""
+    found: list[str] = []
+
+    def check(token: str) -> int:
+        if not found and not numeric_fits(token):
+            found.append(token)
+        return 0
+
+    try:
+        json.loads(text, parse_int=check, parse_float=check)
+    except (ValueError, RecursionError):
+        return None  # not JSON that we keep as written anyway
+    return found[0] if found else None
+
+
+def numeric_fits(token: str) -> bool:
+    """Whether PostgreSQL `numeric` can hold a JSON number token (e.g. 1e-20000 cannot: 20,000
+    digits after the decimal point)."""
+    _, digits, exponent = Decimal(token).as_tuple()
+    exponent = int(exponent)  # always a number: JSON has no NaN or Infinity
+    fraction_digits = max(0, -exponent)
+    whole_digits = 0 if not any(digits) else max(0, len(digits) + exponent)
+    return fraction_digits <= NUMERIC_MAX_FRACTION_DIGITS and whole_digits <= NUMERIC_MAX_WHOLE_DIGITS
 
 
 def csv_record(reader: Any, lines_before: int = 0) -> list[str] | None:

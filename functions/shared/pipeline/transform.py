@@ -1,7 +1,9 @@
 """What gets written, shaped from typed rows: output keys, Parquet/JSON outputs, quarantine documents.
 
 Outputs are written incrementally to local files (one chunk at a time) and uploaded when the whole
-file has been read, so a file rejected half-way leaves nothing in the processed bucket.
+file has been read, so a file rejected half-way leaves nothing in the processed bucket. What one
+file may write to /tmp is bounded: at most MAX_OPEN_WRITERS Parquet files are open at once, and
+rejected_rows.csv lists the first MAX_REJECTION_LINES problems (every problem is counted).
 """
 
 from __future__ import annotations
@@ -9,6 +11,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections import Counter, OrderedDict
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -31,14 +35,22 @@ ARROW_TYPES = {
     TIMESTAMP: pa.timestamp("us", tz="UTC"),
 }
 CONTENT_TYPES = {PARQUET: "application/vnd.apache.parquet", JSON: "application/json"}
+# Parquet files one file keeps open at once (an events file spanning years has one per day; a
+# Lambda environment may open 1,024 files in all).
+MAX_OPEN_WRITERS = 64
+MAX_REJECTION_LINES = 10_000  # lines of rejected_rows.csv; reason.json counts every problem
 
 
-def processed_key(dataset: str, stem: str, sha256: str, day: date | datetime, extension: str = PARQUET) -> str:
-    """`<dataset>/dt=YYYY-MM-DD/<file stem>-<sha256[:12]>.<extension>`.
+def processed_key(
+    dataset: str, stem: str, sha256: str, day: date | datetime, extension: str = PARQUET, part: int = 1
+) -> str:
+    """`<dataset>/dt=YYYY-MM-DD/<file stem>-<sha256[:12]>.<extension>` (part 2 and later of one date:
+    `...-<sha256[:12]>-part<N>.<extension>`).
 
     Deterministic for a given object, so a retried load overwrites the same key instead of adding one.
     """
-    return f"{dataset}/dt={day:%Y-%m-%d}/{stem}-{sha256[:12]}.{extension}"
+    suffix = f"-part{part}" if part > 1 else ""
+    return f"{dataset}/dt={day:%Y-%m-%d}/{stem}-{sha256[:12]}{suffix}.{extension}"
 
 
 def quarantine_key(source_key: str, name: str) -> str:
@@ -83,7 +95,9 @@ class Outputs:
     """The processed outputs of one file, written chunk by chunk under `workdir`, uploaded at the end.
 
     PARQUET: one file per partition date (the S3 event's date unless the contract partitions by a
-    column). JSON: one array of the contract's `json_fields`.
+    column); at most MAX_OPEN_WRITERS are open at once - a date whose file was closed to make room
+    and that has more rows later goes on in a second part (`-part2`). JSON: one array of the
+    contract's `json_fields`. Use as a context manager: leaving it closes every file, also on errors.
     """
 
     contract: Contract
@@ -91,13 +105,21 @@ class Outputs:
     sha256: str
     event_date: date
     workdir: Path
-    writers: dict[date, pq.ParquetWriter] = field(default_factory=dict)
+    max_open_writers: int = MAX_OPEN_WRITERS
+    writers: OrderedDict[date, pq.ParquetWriter] = field(default_factory=OrderedDict)  # least recent first
+    parts: dict[tuple[date, int], Path] = field(default_factory=dict)  # every file written, by (date, part)
     json_file: Any = None
     json_rows: int = 0
-    dates: set[date] = field(default_factory=set)
 
-    def path(self, day: date) -> Path:
-        return self.workdir / f"output-{day:%Y-%m-%d}.{self.contract.output}"
+    def __enter__(self) -> Outputs:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.release()
+
+    def path(self, day: date, part: int = 1) -> Path:
+        suffix = f"-part{part}" if part > 1 else ""
+        return self.workdir / f"output-{day:%Y-%m-%d}{suffix}.{self.contract.output}"
 
     def write(self, good: pd.DataFrame, table: pa.Table) -> None:
         """Append a chunk of good rows (`table`: the same rows as `to_arrow` makes them)."""
@@ -108,23 +130,36 @@ class Outputs:
         if days is None:
             self.write_parquet(self.event_date, table)
             return
-        unique = np.unique(days)
-        for day in unique:
-            rows = table if len(unique) == 1 else table.filter(pa.array(days == day))
-            self.write_parquet(day.astype(date), rows)
+        if (days == days[0]).all():
+            self.write_parquet(days[0].astype(date), table)
+            return
+        # Rows grouped by date (in file order within a date): one sort instead of a pass per date.
+        order = np.argsort(days, kind="stable")
+        days, table = days[order], table.take(pa.array(order))
+        starts = np.flatnonzero(np.r_[True, days[1:] != days[:-1]])
+        for start, stop in zip(starts, np.r_[starts[1:], len(days)], strict=True):
+            self.write_parquet(days[start].astype(date), table.slice(start, stop - start))
 
     def write_parquet(self, day: date, rows: pa.Table) -> None:
-        self.dates.add(day)
         writer = self.writers.get(day)
         if writer is None:
-            writer = pq.ParquetWriter(self.path(day), arrow_schema(self.contract), compression="snappy")
+            if len(self.writers) >= self.max_open_writers:
+                _, least_recent = self.writers.popitem(last=False)
+                least_recent.close()
+            part = 1 + sum(1 for written_day, _ in self.parts if written_day == day)
+            path = self.path(day, part)
+            self.parts[(day, part)] = path
+            writer = pq.ParquetWriter(path, arrow_schema(self.contract), compression="snappy")
             self.writers[day] = writer
+        else:
+            self.writers.move_to_end(day)
         writer.write_table(rows)
 
     def write_json(self, good: pd.DataFrame) -> None:
         if self.json_file is None:
-            self.dates.add(self.event_date)
-            self.json_file = self.path(self.event_date).open("w", encoding="utf-8")
+            path = self.path(self.event_date)
+            self.parts[(self.event_date, 1)] = path
+            self.json_file = path.open("w", encoding="utf-8")
             self.json_file.write("[")
         fields = list(self.contract.json_fields)
         for record in good[fields].astype("object").to_dict("records"):
@@ -132,31 +167,63 @@ class Outputs:
             self.json_rows += 1
 
     def close(self) -> dict[str, Path]:
-        """Finish the local files; returns processed key -> local file, sorted by date."""
-        for writer in self.writers.values():
-            writer.close()
+        """Finish the local files; returns processed key -> local file, sorted by date and part."""
+        while self.writers:
+            self.writers.popitem(last=False)[1].close()
         if self.json_file is not None:
             self.json_file.write("\n]\n")
             self.json_file.close()
+            self.json_file = None
         return {
-            processed_key(self.contract.dataset, self.stem, self.sha256, day, self.contract.output): self.path(day)
-            for day in sorted(self.dates)
+            processed_key(self.contract.dataset, self.stem, self.sha256, day, self.contract.output, part): path
+            for (day, part), path in sorted(self.parts.items())
         }
+
+    def release(self) -> None:
+        """Close whatever is still open without finishing it (after an error): no file stays open."""
+        while self.writers:
+            with suppress(Exception):
+                self.writers.popitem(last=False)[1].close()
+        if self.json_file is not None:
+            with suppress(Exception):
+                self.json_file.close()
+            self.json_file = None
 
 
 class RejectionsFile:
-    """rejected_rows.csv, appended chunk by chunk: row_number, column, reason, value, detail."""
+    """rejected_rows.csv, appended chunk by chunk: row_number, column, reason, value, detail - the
+    first `max_lines` problems (a file with a million bad rows would otherwise write more than its
+    own size to /tmp); every problem is counted by reason."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, max_lines: int = MAX_REJECTION_LINES) -> None:
         self.path = path
-        self.rows = 0
+        self.max_lines = max_lines
+        self.rows = 0  # lines written
+        self.by_reason: Counter[str] = Counter()
 
     def write(self, rejected: pd.DataFrame) -> None:
+        self.by_reason.update(rejected["reason"].value_counts().to_dict())
+        room = self.max_lines - self.rows
+        if room <= 0:
+            return
+        listed = rejected.iloc[:room]
         header = self.rows == 0
         # backslashreplace: a rejected JSON value may hold a lone surrogate, which UTF-8 cannot.
         with self.path.open("a", encoding="utf-8", errors="backslashreplace", newline="") as handle:
-            rejected.to_csv(handle, index=False, header=header, quoting=csv.QUOTE_MINIMAL, lineterminator="\n")
-        self.rows += len(rejected)
+            listed.to_csv(handle, index=False, header=header, quoting=csv.QUOTE_MINIMAL, lineterminator="\n")
+        self.rows += len(listed)
+
+    @property
+    def problems(self) -> int:
+        return sum(self.by_reason.values())
+
+    def summary(self) -> dict[str, Any]:
+        """What reason.json says of the rejections: counts by reason, and how many are listed."""
+        return {
+            "rejections_by_reason": dict(sorted(self.by_reason.items())),
+            "rejected_rows_listed": self.rows,
+            "rejected_rows_truncated": self.problems > self.rows,
+        }
 
 
 def rejected_rows_csv(rejected: pd.DataFrame) -> bytes:

@@ -28,12 +28,20 @@ from pipeline.errors import (
     NOT_ALLOWED,
     NOT_AN_INTEGER,
     OUT_OF_RANGE,
+    UNSTORABLE,
     FileRejected,
+    storable,
 )
-from pipeline.parse import CHUNK_CHARS, MAX_VALUE_CHARS, UNSTORABLE, RawChunk, read_chunks
+from pipeline.iso8601 import parse_dates, parse_timestamps
+from pipeline.parse import CHUNK_CHARS, MAX_VALUE_CHARS, RawChunk, read_chunks
 
 REJECTION_COLUMNS = ["row_number", "column", "reason", "value", "detail"]
 PANDAS_DTYPES = {FLOAT: "float64", INT: "Int64", STR: "string", TIMESTAMP: "datetime64[us, UTC]", DATE: "object"}
+TIMESTAMP_RULE = (
+    "not an ISO 8601 date and time in the years 0001-9999, e.g. 2025-01-01T08:00:00Z, 2025-01-01 08:00+02:00 "
+    "(no offset means UTC)"
+)
+DATE_RULE = "not a real date written YYYY-MM-DD (zero-padded) in the years 0001-9999"
 # PostgreSQL `integer`: a whole number outside it is out of range rather than a failed COPY.
 INT_MIN, INT_MAX = -(2**31), 2**31 - 1
 
@@ -86,12 +94,14 @@ def check_file(
     on_good: Callable[[pd.DataFrame], None],
     on_rejected: Callable[[pd.DataFrame], None],
     chunk_chars: int = CHUNK_CHARS,
+    max_bytes: int | None = None,
 ) -> Counts:
     """Stream a file through the contract chunk by chunk; raises FileRejected for the file as a whole
-    (NoValidRows when no row survives), possibly after callbacks for earlier chunks have run."""
+    (NoValidRows when no row survives, too_large beyond `max_bytes` of content), possibly after
+    callbacks for earlier chunks have run."""
     counts = Counts()
     with collecting_per_chunk() as collect:
-        for chunk in read_chunks(binary, key, contract, chunk_chars):
+        for chunk in read_chunks(binary, key, contract, chunk_chars, max_bytes):
             result = validate_chunk(chunk, contract)
             counts.rows_total += result.rows_total
             counts.rows_loaded += len(result.good)
@@ -189,12 +199,11 @@ def check_column(raw: pd.Series, column: Column) -> tuple[pd.Series, pd.DataFram
             allowed = ", ".join(sorted(column.allowed))
             checks.append((~text.isin(column.allowed), NOT_ALLOWED, f"not one of the allowed values: {allowed}"))
     elif column.kind == TIMESTAMP:
-        values = pd.to_datetime(candidates, utc=True, format="ISO8601", errors="coerce")
-        checks = [(values.isna(), BAD_TIMESTAMP, "not an ISO 8601 timestamp (e.g. 2025-01-01T08:00:00Z)")]
+        values = parse_timestamps(candidates)
+        checks = [(values.isna(), BAD_TIMESTAMP, TIMESTAMP_RULE)]
     elif column.kind == DATE:
-        parsed = pd.to_datetime(candidates, format="%Y-%m-%d", errors="coerce")
-        values = parsed.dt.date.where(parsed.notna(), None)
-        checks = [(parsed.isna(), BAD_DATE, "not a date in the form YYYY-MM-DD")]
+        values = parse_dates(candidates)
+        checks = [(values.isna(), BAD_DATE, DATE_RULE)]
     else:
         values = pd.to_numeric(candidates, errors="coerce").astype("float64")
         checks = numeric_checks(values, column)
@@ -239,12 +248,15 @@ def numeric_checks(values: pd.Series, column: Column) -> list[tuple[pd.Series, s
 
 
 def rejections(text: pd.Series, column: str, reason: str, detail: str) -> pd.DataFrame:
+    values = text.str.slice(0, MAX_VALUE_CHARS)
+    if UNSTORABLE.search("".join(values.tolist())):
+        values = values.map(storable)
     return pd.DataFrame(
         {
             "row_number": text.index.to_numpy(),
             "column": column,
             "reason": reason,
-            "value": text.str.slice(0, MAX_VALUE_CHARS).to_numpy(),
+            "value": values.to_numpy(),
             "detail": detail,
         }
     )
