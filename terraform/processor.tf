@@ -32,6 +32,17 @@ data "aws_iam_policy_document" "processor" {
     ]
   }
 
+  # A load that does not commit deletes the object versions it wrote; a version that replaces an
+  # earlier one deletes that one's outputs (pipeline/ingest.py, docs/datasets.md "A new version of a key").
+  statement {
+    sid     = "TakeBackOutputs"
+    actions = ["s3:DeleteObject", "s3:DeleteObjectVersion"]
+    resources = [
+      "${module.storage.bucket_arns["processed"]}/*",
+      "${module.storage.bucket_arns["quarantine"]}/*",
+    ]
+  }
+
   statement {
     sid       = "ConsumeIngestQueue"
     actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"]

@@ -6,6 +6,9 @@ TIDEWATER_TEST_STACK chooses where it comes from:
   (free ports; torn down after);
 - ``docker``: testcontainers (LocalStackContainer + PostgresContainer on one Docker network);
 - ``external``: the stack you started with `make up` (deployed again with the current code; kept).
+
+TIDEWATER_TEST_DATABASE_URL=postgresql://... runs the database-only tests (tests/integration) against
+that database without starting a stack.
 """
 
 from __future__ import annotations
@@ -36,5 +39,9 @@ def stack() -> TestStack:
 
 
 @pytest.fixture(scope="session")
-def postgres_dsn(stack: TestStack) -> str:
-    return stack.database_url
+def postgres_dsn(request) -> str:
+    """The database of the stack - or, for the tests that need only PostgreSQL (tests/integration),
+    any database you name with TIDEWATER_TEST_DATABASE_URL (no stack is started then)."""
+    if url := os.environ.get("TIDEWATER_TEST_DATABASE_URL"):
+        return url
+    return request.getfixturevalue("stack").database_url

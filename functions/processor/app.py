@@ -23,11 +23,17 @@ metrics = Metrics()
 processor = BatchProcessor(event_type=EventType.SQS)
 s3 = boto3.client("s3", config=Config(retries={"mode": "standard"}, connect_timeout=5, read_timeout=60))
 
-OUTCOME_METRICS = {"loaded": "FilesLoaded", "quarantined": "FilesQuarantined", "duplicate": "DuplicateFiles"}
+OUTCOME_METRICS = {
+    "loaded": "FilesLoaded",
+    "quarantined": "FilesQuarantined",
+    "duplicate": "DuplicateFiles",
+    "superseded": "SupersededFiles",
+}
 OUTCOME_MESSAGES = {
     "loaded": "Loaded the file",
     "duplicate": "Recorded the file as a duplicate of one already loaded; loaded nothing",
     "quarantined": "Quarantined the file",
+    "superseded": "A newer version of this key is already loaded; recorded this one as superseded, loaded nothing",
 }
 
 
@@ -68,7 +74,12 @@ def record_outcome(outcome: Outcome) -> None:
     metrics.add_metric(name=OUTCOME_METRICS[outcome.status], unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="RowsLoaded", unit=MetricUnit.Count, value=outcome.rows_loaded)
     metrics.add_metric(name="RowsQuarantined", unit=MetricUnit.Count, value=outcome.rows_quarantined)
-    fields = {key: value for key, value in vars(outcome).items() if value is not None}
+    fields = {key: value for key, value in vars(outcome).items() if value is not None and value != ()}
+    if outcome.leftovers:
+        logger.warning(
+            "Could not delete the replaced version's objects; `tidewater doctor` removes them",
+            leftovers=list(outcome.leftovers),
+        )
     if outcome.status == "quarantined" or outcome.rows_quarantined:
         logger.warning(OUTCOME_MESSAGES[outcome.status], **fields)
     else:

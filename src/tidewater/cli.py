@@ -60,6 +60,12 @@ def cmd_replay_dlq(args) -> int:
     return 0
 
 
+def cmd_doctor(args) -> int:
+    from tidewater.doctor import doctor
+
+    return doctor(_pipeline(), fix=args.fix, min_age_minutes=args.min_age)
+
+
 def cmd_report(args) -> int:
     from tidewater.report import run_report
 
@@ -109,6 +115,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("replay-dlq", help="move dead-letter messages back to the ingest queue (after a fix)")
     p.add_argument("--dry-run", action="store_true", help="only list what would be moved")
     p.set_defaults(func=cmd_replay_dlq)
+
+    p = sub.add_parser("doctor", help="check the processed and quarantine buckets against the ledger: objects "
+                                      "no file names (left by a killed load) and objects the ledger misses")
+    p.add_argument("--fix", action="store_true", help="delete the orphaned objects (recoverable as old versions)")
+    p.add_argument("--min-age", type=float, default=15, metavar="MINUTES",
+                   help="leave objects younger than this alone: a load may still be running (default 15)")
+    p.set_defaults(func=cmd_doctor)
 
     p = sub.add_parser("report", help="make the daily report of a UTC day now (the reporter function) and print it")
     p.add_argument("--date", help="YYYY-MM-DD (default: yesterday, UTC, like the daily schedule)")

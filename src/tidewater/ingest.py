@@ -10,7 +10,7 @@ from pathlib import Path
 
 from tidewater.aws import Pipeline
 
-FINAL_STATUSES = ("loaded", "duplicate", "quarantined")
+FINAL_STATUSES = ("loaded", "duplicate", "quarantined", "superseded")
 
 
 @dataclass(frozen=True)

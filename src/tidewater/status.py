@@ -41,18 +41,21 @@ def status(pipeline: Pipeline, summary_only: bool = False) -> str:
         row[0]: row[1:]
         for row in pipeline.query(
             "SELECT dataset, count(*) FILTER (WHERE status = 'loaded'), count(*) FILTER (WHERE status = 'duplicate'),"
-            " count(*) FILTER (WHERE status = 'quarantined'), coalesce(sum(rows_loaded), 0),"
-            " coalesce(sum(rows_quarantined), 0), max(finished_at) FROM ingested_files GROUP BY dataset"
+            " count(*) FILTER (WHERE status = 'quarantined'), count(*) FILTER (WHERE status = 'superseded'),"
+            # rows of superseded files were replaced by a later version of the same key: not in the tables
+            " coalesce(sum(rows_loaded) FILTER (WHERE status <> 'superseded'), 0),"
+            " coalesce(sum(rows_quarantined) FILTER (WHERE status <> 'superseded'), 0), max(finished_at)"
+            " FROM ingested_files GROUP BY dataset"
         )
     }
     # Files whose processing failed for an infrastructure reason sit in the DLQ (not in the ledger).
     failed = counts_by_dataset(peek(pipeline))
     rows = []
     for name in sorted(set(ledger) | set(failed)):
-        loaded, duplicate, quarantined, rows_loaded, rows_quarantined, last = ledger.get(name, (0, 0, 0, 0, 0, None))
-        rows.append((name, loaded, duplicate, quarantined, rows_loaded, rows_quarantined, failed[name], last))
-    headers = ["dataset", "loaded", "duplicate", "quarantined", "rows loaded", "rows quarantined", "failed (in DLQ)",
-               "last finished"]  # fmt: skip
+        *counts, last = ledger.get(name, (0, 0, 0, 0, 0, 0, None))
+        rows.append((name, *counts, failed[name], last))
+    headers = ["dataset", "loaded", "duplicate", "quarantined", "superseded", "rows loaded", "rows quarantined",
+               "failed (in DLQ)", "last finished"]  # fmt: skip
     out.append(_table(headers, rows) if rows else "ledger: no files processed yet")
     out.append(housing_summary(pipeline))
     out.append(last_report(pipeline))

@@ -1,8 +1,7 @@
 """pipeline.db and pipeline.ingest against a real PostgreSQL: exactly-once loads, duplicates,
 rollbacks, concurrent loaders and connection recovery.
 
-Needs a `postgres_dsn` fixture (a libpq DSN or URL). Each test works in a schema of its own
-(via search_path), so it neither sees nor disturbs the tables of a running pipeline.
+Needs a `postgres_dsn` fixture (a libpq DSN or URL); see conftest.py.
 """
 
 from __future__ import annotations
@@ -13,9 +12,7 @@ import hashlib
 import io
 import json
 import threading
-import uuid
-from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
@@ -26,93 +23,12 @@ from pipeline import db
 from pipeline.events import S3ObjectRef
 from pipeline.ingest import REDELIVERED, Destinations, ingest_object
 
+from tests.integration.support import DESTINATIONS, SEED_DIR, MemoryS3, query, upload
+
 pytestmark = pytest.mark.e2e
 
-SEED = Path(__file__).resolve().parents[2] / "seed_data" / "housing" / "california_housing.csv"
+SEED = SEED_DIR / "housing" / "california_housing.csv"
 LINES = SEED.read_bytes().splitlines(keepends=True)
-DESTINATIONS = Destinations(processed_bucket="processed", quarantine_bucket="quarantine")
-
-
-class MemoryS3:
-    """Just enough of an S3 client for ingest_object: objects in a dict, thread-safe enough."""
-
-    def __init__(self) -> None:
-        self.objects: dict[tuple[str, str], bytes] = {}
-        self.fail_puts_to: str | None = None
-
-    def get_object(self, Bucket, Key, VersionId=None):  # noqa: N803 - boto3's names
-        data = self.objects[(Bucket, Key)]
-        return {"Body": _Body(data), "ETag": f'"{hashlib.md5(data).hexdigest()}"'}
-
-    def put_object(self, Bucket, Key, Body, ContentType):  # noqa: N803
-        if Bucket == self.fail_puts_to:
-            raise RuntimeError(f"simulated failure writing to {Bucket}")
-        self.objects[(Bucket, Key)] = Body
-
-
-class _Body:
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-
-    def iter_chunks(self, size: int):
-        yield from (self.data[i : i + size] for i in range(0, len(self.data), size))
-
-
-@pytest.fixture
-def schema(postgres_dsn: str) -> Iterator[str]:
-    name = f"test_{uuid.uuid4().hex[:12]}"
-    admin = psycopg2.connect(postgres_dsn)
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f"CREATE SCHEMA {name}")
-    yield name
-    with admin.cursor() as cur:
-        cur.execute(f"DROP SCHEMA {name} CASCADE")
-    admin.close()
-
-
-@pytest.fixture
-def connect(postgres_dsn: str, schema: str) -> Iterator[Callable[[], psycopg2.extensions.connection]]:
-    """Opens bootstrapped connections whose tables live in the test's schema."""
-    opened = []
-
-    def open_connection():
-        conn = psycopg2.connect(postgres_dsn, options=f"-c search_path={schema}")
-        opened.append(conn)
-        return db.bootstrap(conn)
-
-    yield open_connection
-    for conn in opened:
-        db.close_quietly(conn)
-
-
-@pytest.fixture
-def conn(connect):
-    return connect()
-
-
-@pytest.fixture
-def s3() -> MemoryS3:
-    return MemoryS3()
-
-
-def upload(s3: MemoryS3, key: str, data: bytes, version_id: str | None = None) -> S3ObjectRef:
-    s3.objects[("raw", key)] = data
-    return S3ObjectRef(
-        bucket="raw",
-        key=key,
-        event_name="ObjectCreated:Put",
-        event_time=datetime(2025, 11, 20, 8, 15, tzinfo=UTC),
-        etag=hashlib.md5(data).hexdigest(),
-        version_id=version_id,
-        size=len(data),
-    )
-
-
-def query(conn, statement: str, params: tuple = ()) -> list[tuple]:
-    with conn.cursor() as cur:
-        cur.execute(statement, params)
-        return cur.fetchall()
 
 
 def housing_count(conn) -> int:
@@ -261,10 +177,12 @@ def test_a_crash_before_commit_leaves_nothing_and_the_retry_loads_once(conn, s3,
         real_refresh = db.refresh_summary
         monkeypatch.setattr(db, "refresh_summary", lambda *args: (_ for _ in ()).throw(RuntimeError("boom")))
 
-    # WHEN it runs THEN it raises (so SQS retries) and the transaction left no trace
+    # WHEN it runs THEN it raises (so SQS retries) and the transaction left no trace: no rows, no
+    # ledger row, and no object in the processed bucket that no ledger row names
     with pytest.raises(RuntimeError):
         ingest_object(ref, s3=s3, conn=conn, destinations=DESTINATIONS)
     assert housing_count(conn) == 0 and ledger(conn, ref.key) == [] and summary(conn) == {}
+    assert s3.keys("processed") == set() and s3.keys("quarantine") == set()
 
     # WHEN the message is redelivered after the fault is gone THEN the file loads exactly once
     s3.fail_puts_to = None
@@ -369,7 +287,6 @@ def test_the_module_connection_is_reused_and_reopened_when_the_server_drops_it(p
 
 # --- retina and events ---------------------------------------------------------------------------
 
-SEED_DIR = SEED.parents[1]
 RETINA_SEED = SEED_DIR / "retina" / "retina_scans.json"
 EVENTS_SEEDS = {name: SEED_DIR / "events" / name for name in ("events.csv", "events.ndjson", "events.json")}
 

@@ -6,17 +6,23 @@ written where, in which order relative to the COMMIT, and what raises.
 
 from __future__ import annotations
 
+import dataclasses
+import errno
 import gzip
 import json
+import os
 import shutil
+import subprocess
 import tempfile
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+import psycopg2
 import pytest
 from botocore.exceptions import ClientError
-from pipeline import db
+from pipeline import db, ingest
+from pipeline.contracts import APPEND, CONTRACTS, HOUSING
 from pipeline.events import S3ObjectRef
 from pipeline.ingest import REDELIVERED, Destinations, ingest_object
 
@@ -54,6 +60,11 @@ class FakeS3:
             raise ClientError({"Error": {"Code": "SlowDown"}}, "PutObject")
         self.journal.append(("put", Bucket, Key))
         self.written[(Bucket, Key)] = Body
+        return {"VersionId": f"version-{len(self.journal)}"}
+
+    def delete_object(self, Bucket, Key, VersionId=None):  # noqa: N803
+        self.journal.append(("delete", Bucket, Key, VersionId))
+        self.written.pop((Bucket, Key), None)
 
 
 class FakeDatabase:
@@ -65,6 +76,9 @@ class FakeDatabase:
         self.claimable = True
         self.duplicate_of: int | None = None
         self.finished: dict = {}
+        self.current: db.KeyVersion | None = None  # the key's version in the tables
+        self.commit_error: Exception | None = None
+        self.committed_after_error: bool | None = False  # None: the database cannot say
 
     def is_recorded(self, conn, bucket, key, version):
         return (bucket, key, version) in self.recorded
@@ -77,7 +91,22 @@ class FakeDatabase:
         except BaseException:
             self.journal.append(("rollback",))
             raise
+        if self.commit_error is not None:
+            self.journal.append(("commit failed",))
+            raise self.commit_error
         self.journal.append(("commit",))
+
+    def is_committed(self, conn, file_id):
+        if self.committed_after_error is None:
+            raise psycopg2.OperationalError("server closed the connection unexpectedly")
+        return self.committed_after_error
+
+    def current_version(self, cur, bucket, key, file_id):
+        return self.current
+
+    def supersede(self, cur, contract, old_id, new_id):
+        self.journal.append(("supersede", old_id, new_id))
+        return db.Retired(processed_keys=["housing/dt=2025-11-19/old.parquet"], quarantine_keys=[])
 
     def claim(self, cur, entry, status):
         self.journal.append(("claim", entry.version_id, status))
@@ -111,7 +140,7 @@ def journal():
 def fake_db(monkeypatch, journal):
     fake = FakeDatabase(journal)
     for name in ("is_recorded", "transaction", "claim", "lock", "find_loaded_duplicate", "copying",
-                 "refresh_summary", "finish"):  # fmt: skip
+                 "refresh_summary", "finish", "is_committed", "current_version", "supersede"):  # fmt: skip
         monkeypatch.setattr(db, name, getattr(fake, name))
     return fake
 
@@ -144,7 +173,8 @@ def test_a_good_file_loads_then_writes_parquet_and_commits(fake_db, journal):
     assert outcome.status == "loaded" and outcome.rows_loaded == 5 and outcome.rows_quarantined == 0
     assert outcome.processed_key.startswith("housing/dt=2025-11-20/small-") and outcome.file_id == 42
     steps = [step[0] for step in journal]
-    assert steps == ["get", "begin", "claim", "lock", "copy", "put", "summary", "finish", "commit"]
+    assert steps == ["get", "begin", "claim", "lock", "lock", "copy", "put", "finish", "summary", "commit"]
+    assert [step[1] for step in journal if step[0] == "lock"] == ["key", "content"]
     assert ("put", "processed", outcome.processed_key) in journal
     assert journal.index(("put", "processed", outcome.processed_key)) < journal.index(("commit",))
     assert fake_db.finished["status"] == "loaded" and fake_db.finished["rows_loaded"] == 5
@@ -301,8 +331,8 @@ def test_a_file_found_bad_half_way_rolls_the_load_back_and_is_quarantined(fake_d
     # THEN rows were copied in the first transaction, which rolled back; the second records the reason
     assert outcome.status == "quarantined" and outcome.reason == "truncated_gzip"
     steps = [step[0] for step in journal]
-    assert steps[:5] == ["get", "begin", "claim", "lock", "copy"]
-    assert steps[-6:] == ["rollback", "begin", "claim", "put", "finish", "commit"]
+    assert steps[:6] == ["get", "begin", "claim", "lock", "lock", "copy"]
+    assert steps[-7:] == ["rollback", "begin", "claim", "lock", "put", "finish", "commit"]
     assert not [key for key in s3.written if key[0] == "processed"]
     assert reason_of(s3, "events/cut.csv.gz")["reason"] == "truncated_gzip"
 
@@ -319,3 +349,149 @@ def test_temporary_files_are_removed_after_each_object(fake_db, journal, tmp_pat
         s3 = FakeS3(journal, {key: data})
         ingest_object(ref_for(key), s3=s3, conn=None, destinations=destinations)
     assert list(tmp_path.iterdir()) == []
+
+
+# --- objects follow the ledger: nothing stays that a rolled-back load wrote ---------------------
+
+
+def partly_bad() -> bytes:
+    lines = SMALL.decode().splitlines()
+    lines[2] = lines[2].replace("NEAR BAY", "ATLANTIS")
+    return "\n".join(lines).encode()
+
+
+def puts_and_deletes(journal: list) -> tuple[list, list]:
+    puts = [(step[1], step[2]) for step in journal if step[0] == "put"]
+    deletes = [(step[1], step[2]) for step in journal if step[0] == "delete"]
+    return puts, deletes
+
+
+def test_a_load_that_fails_after_its_uploads_deletes_exactly_the_versions_it_wrote(fake_db, journal, monkeypatch):
+    # GIVEN a load whose summary update fails after the Parquet, reason.json and rejected rows went up
+    monkeypatch.setattr(db, "refresh_summary", lambda *args: (_ for _ in ()).throw(RuntimeError("failover")))
+    s3 = FakeS3(journal, {"housing/partly.csv": partly_bad()})
+
+    # WHEN it runs THEN it raises (the message is retried) and every object it wrote is deleted again
+    with pytest.raises(RuntimeError, match="failover"):
+        ingest_object(ref_for("housing/partly.csv"), s3=s3, conn=None, destinations=DESTINATIONS)
+    puts, deletes = puts_and_deletes(journal)
+    assert len(puts) == 3 and sorted(deletes) == sorted(puts) and s3.written == {}
+    versions = [step[3] for step in journal if step[0] == "delete"]
+    assert all(version and version.startswith("version-") for version in versions)  # only what it wrote
+    assert journal.index(("rollback",)) < journal.index(next(step for step in journal if step[0] == "delete"))
+
+
+@pytest.mark.parametrize(("committed", "taken_back"), [(False, True), (True, False), (None, False)])
+def test_after_a_failed_commit_the_ledger_decides_whether_the_objects_go(fake_db, journal, committed, taken_back):
+    # GIVEN a COMMIT that raises: it really failed (False), succeeded with its answer lost (True), or the
+    # database cannot be asked (None: the objects stay for `tidewater doctor`)
+    fake_db.commit_error = psycopg2.OperationalError("server closed the connection unexpectedly")
+    fake_db.committed_after_error = committed
+    s3 = FakeS3(journal, {"housing/small.csv": SMALL})
+
+    with pytest.raises(psycopg2.OperationalError):
+        ingest_object(ref_for("housing/small.csv"), s3=s3, conn=None, destinations=DESTINATIONS)
+
+    puts, deletes = puts_and_deletes(journal)
+    assert len(puts) == 1 and deletes == (puts if taken_back else [])
+
+
+def test_a_quarantine_record_that_does_not_commit_takes_its_reason_back(fake_db, journal):
+    fake_db.commit_error = psycopg2.OperationalError("could not serialize access")
+    s3 = FakeS3(journal, {"housing/cols.csv": b"longitude,latitude\n1,2\n"})
+    with pytest.raises(psycopg2.OperationalError):
+        ingest_object(ref_for("housing/cols.csv"), s3=s3, conn=None, destinations=DESTINATIONS)
+    puts, deletes = puts_and_deletes(journal)
+    assert puts == [("quarantine", "housing/cols.csv/reason.json")] and deletes == puts
+
+
+# --- a new version of a key ----------------------------------------------------------------------
+
+NOON = datetime(2025, 11, 20, 12, 0, tzinfo=UTC)
+
+
+def version(event_time: datetime, status: str = "loaded", sequencer: str | None = None) -> db.KeyVersion:
+    return db.KeyVersion(id=7, status=status, event_time=event_time, sequencer=sequencer, content_sha256="ab")
+
+
+def test_a_new_version_replaces_the_previous_one_in_its_transaction_and_then_deletes_its_outputs(
+    fake_db, journal
+):
+    fake_db.current = version(datetime(2025, 11, 19, tzinfo=UTC))  # loaded the day before
+
+    outcome, s3 = run("housing/small.csv", SMALL, fake_db, journal, version_id="v2")
+
+    assert outcome.status == "loaded" and outcome.superseded == 7 and outcome.leftovers == ()
+    steps = [step[0] for step in journal]
+    assert steps == ["get", "begin", "claim", "lock", "lock", "copy", "put", "finish", "supersede", "summary",
+                     "commit", "delete"]  # fmt: skip
+    assert ("supersede", 7, 42) in journal
+    assert journal[-1] == ("delete", "processed", "housing/dt=2025-11-19/old.parquet", None)
+
+
+def test_a_message_of_an_older_version_arriving_late_is_superseded_and_changes_nothing(fake_db, journal):
+    fake_db.current = version(NOON)  # a version created after this event's 08:15 is in the tables
+
+    outcome, s3 = run("housing/small.csv", SMALL, fake_db, journal, version_id="v1")
+
+    assert outcome.status == "superseded" and outcome.superseded_by == 7
+    assert fake_db.finished == {"status": "superseded", "superseded_by": 7}
+    assert s3.written == {} and not [step for step in journal if step[0] in ("copy", "supersede", "summary")]
+
+
+def test_a_late_old_version_with_bad_bytes_does_not_overwrite_the_keys_reason(fake_db, journal):
+    fake_db.current = version(NOON)
+    outcome, s3 = run("housing/cols.csv", b"longitude,latitude\n1,2\n", fake_db, journal, version_id="v1")
+    assert outcome.status == "superseded" and s3.written == {}
+
+
+def test_versions_with_the_same_event_time_are_ordered_by_their_sequencer():
+    entry = db.LedgerEntry("raw", "k", "v", None, None, None, "housing", NOON, NOON, sequencer="0055AED6DCD90281E5")
+    assert version(NOON, sequencer="0055AED6DCD90281E6").is_newer_than(entry)
+    assert not version(NOON, sequencer="55AED6DCD90281E4").is_newer_than(entry)  # compared at equal length
+    assert not version(NOON).is_newer_than(entry)  # nothing tells: the version being processed wins
+
+
+def test_the_same_bytes_as_the_previous_version_leave_it_in_place(fake_db, journal):
+    fake_db.current = version(datetime(2025, 11, 19, tzinfo=UTC))
+    fake_db.duplicate_of = 7  # the previous version itself
+    outcome, _ = run("housing/small.csv", SMALL, fake_db, journal, version_id="v2")
+    assert outcome.status == "duplicate" and outcome.superseded is None
+    assert not [step for step in journal if step[0] in ("supersede", "summary", "delete")]
+
+
+def test_an_append_dataset_keeps_every_version(fake_db, journal, monkeypatch):
+    monkeypatch.setitem(CONTRACTS, "housing", dataclasses.replace(HOUSING, on_new_version=APPEND))
+    fake_db.current = version(NOON)
+    outcome, _ = run("housing/small.csv", SMALL, fake_db, journal, version_id="v1")
+    assert outcome.status == "loaded" and outcome.superseded is None
+    assert [step[1] for step in journal if step[0] == "lock"] == ["content"]
+
+
+# --- /tmp: bounded, and left clean ---------------------------------------------------------------
+
+
+def test_workspaces_left_by_a_dead_process_are_removed_and_live_ones_kept(fake_db, journal, tmp_path):
+    child = subprocess.Popen(["true"])  # a pid that has exited
+    child.wait()
+    stale = tmp_path / f"tidewater-{child.pid}-x1"
+    live = tmp_path / f"tidewater-{os.getpid()}-x2"
+    other = tmp_path / "tidewater-postgres-abc"
+    for path in (stale, live, other):
+        (path / "output").mkdir(parents=True)
+    destinations = Destinations("processed", "quarantine", workdir=str(tmp_path))
+
+    ingest_object(ref_for("housing/a.csv"), s3=FakeS3(journal, {"housing/a.csv": SMALL}), conn=None,
+                  destinations=destinations)  # fmt: skip
+
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted([live.name, other.name])
+
+
+def test_a_full_disk_while_reading_is_a_too_large_quarantine(fake_db, journal, monkeypatch):
+    def no_space(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(ingest.s3io, "fetch_object", no_space)
+    outcome, _ = run("housing/small.csv", SMALL, fake_db, journal)
+    assert outcome.status == "quarantined" and outcome.reason == "too_large"
+    assert "ephemeral storage" in outcome.detail

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from pipeline.report import (
+    STATUSES,
     BadReportRequest,
     LedgerRow,
     build_report,
@@ -68,10 +69,12 @@ def test_percentile_is_nearest_rank():
 
 def test_files_are_counted_per_dataset_and_status():
     rows = [row(), row(rejected=2), row(status="duplicate", rows=0), row(status="quarantined", rows=0,
-            error="empty_file"), row("events", rows=5)]  # fmt: skip
+            error="empty_file"), row("events", rows=5), row(status="superseded", rejected=1)]  # fmt: skip
     per = summarize_files(rows)
-    assert per["housing"] == {"received": 4, "loaded": 2, "duplicate": 1, "quarantined": 1, "with_rejected_rows": 1,
-                              "rows_loaded": 20, "rows_quarantined": 2, "bytes_received": 400}  # fmt: skip
+    # a superseded file's rows were replaced by a later version: not counted as rows loaded
+    assert per["housing"] == {"received": 5, "loaded": 2, "duplicate": 1, "quarantined": 1, "superseded": 1,
+                              "with_rejected_rows": 1, "rows_loaded": 20, "rows_quarantined": 2,
+                              "bytes_received": 500}  # fmt: skip
     assert per["events"]["loaded"] == 1 and per["events"]["rows_loaded"] == 5
     assert list(per) == ["events", "housing"]
 
@@ -87,7 +90,8 @@ def test_latency_is_finished_at_minus_event_time():
 def test_files_are_bucketed_by_utc_hour_of_receipt():
     hours = files_per_hour([row(hour=0), row(hour=23, status="quarantined", error="x"), row(hour=23)])
     assert len(hours) == 24
-    assert hours[0]["loaded"] == 1 and hours[23] == {"hour": 23, "loaded": 1, "duplicate": 0, "quarantined": 1}
+    assert hours[0]["loaded"] == 1
+    assert hours[23] == {"hour": 23, "loaded": 1, "duplicate": 0, "quarantined": 1, "superseded": 0}
 
 
 def test_error_reasons_rank_file_codes_and_rejected_rows():
@@ -132,8 +136,7 @@ def test_the_report_is_json_and_adds_up():
     report = json.loads(json.dumps(sample_report()))
     assert report["date"] == "2025-01-15"
     assert report["window_utc"] == ["2025-01-15T00:00:00+00:00", "2025-01-16T00:00:00+00:00"]
-    assert report["totals"]["received"] == 35 == sum(sum(h[s] for s in ("loaded", "duplicate", "quarantined"))
-                                                     for h in report["files_per_hour"])  # fmt: skip
+    assert report["totals"]["received"] == 35 == sum(sum(h[s] for s in STATUSES) for h in report["files_per_hour"])
     assert report["totals"]["rows_loaded"] == 31 * 10 + 120 + 6
 
 

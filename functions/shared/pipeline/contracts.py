@@ -23,6 +23,10 @@ TIMESTAMP = "timestamp"  # ISO 8601; without an offset it is taken as UTC; store
 PARQUET = "parquet"
 JSON = "json"
 
+# What a new version of an object key (an overwrite in S3) does to the rows of the version before it.
+REPLACE = "replace"  # they leave the tables in the transaction that loads the new version
+APPEND = "append"  # they stay: every version adds its rows
+
 
 @dataclass(frozen=True)
 class Column:
@@ -49,6 +53,13 @@ class Contract:
     extras_column: str | None = None
     # The TIMESTAMP column whose UTC date partitions the outputs (dt=...); None: the S3 event's date.
     partition_by: str | None = None
+    # REPLACE: uploading a key again corrects it (the previous version's rows and summary
+    # contribution are replaced, its ledger row marked `superseded`). APPEND: every version loads.
+    on_new_version: str = REPLACE
+
+    @property
+    def replaces(self) -> bool:
+        return self.on_new_version == REPLACE
 
     @property
     def column_names(self) -> list[str]:

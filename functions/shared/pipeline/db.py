@@ -31,6 +31,7 @@ if TYPE_CHECKING:  # only the processor's loads use pyarrow; the reporter's zip 
 LOADED = "loaded"
 DUPLICATE = "duplicate"
 QUARANTINED = "quarantined"
+SUPERSEDED = "superseded"  # a later version of the same key replaced it
 
 CONNECT_TIMEOUT_SECONDS = 5
 SECRET_MAX_AGE_SECONDS = 300
@@ -163,6 +164,7 @@ class LedgerEntry:
     dataset: str
     event_time: datetime
     started_at: datetime
+    sequencer: str | None = None  # orders the S3 events of one key, with event_time
 
 
 def is_recorded(conn: Connection, bucket: str, s3_key: str, version_id: str) -> bool:
@@ -185,8 +187,8 @@ def claim(cur: Cursor, entry: LedgerEntry, status: str) -> int | None:
     cur.execute(
         """
         INSERT INTO ingested_files (bucket, s3_key, version_id, etag, content_sha256, size_bytes,
-                                    dataset, status, event_time, started_at)
-        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                                    dataset, status, event_time, started_at, sequencer)
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
         ON CONFLICT (bucket, s3_key, version_id) DO NOTHING
         RETURNING id
         """,
@@ -201,6 +203,7 @@ def claim(cur: Cursor, entry: LedgerEntry, status: str) -> int | None:
             status,
             entry.event_time,
             entry.started_at,
+            entry.sequencer,
         ),
     )
     row = cur.fetchone()
@@ -224,7 +227,7 @@ def find_loaded_duplicate(cur: Cursor, dataset: str, content_sha256: str, file_i
 
 def finish(cur: Cursor, file_id: int, status: str, **fields: Any) -> None:
     """Set the final status and any of: rows_loaded, rows_quarantined, error, error_detail,
-    duplicate_of, processed_key, quarantine_key."""
+    duplicate_of, processed_key, quarantine_key, processed_keys, quarantine_keys, superseded_by."""
     allowed = {
         "rows_loaded",
         "rows_quarantined",
@@ -233,6 +236,9 @@ def finish(cur: Cursor, file_id: int, status: str, **fields: Any) -> None:
         "duplicate_of",
         "processed_key",
         "quarantine_key",
+        "processed_keys",
+        "quarantine_keys",
+        "superseded_by",
     }
     unknown = set(fields) - allowed
     if unknown:
@@ -241,6 +247,136 @@ def finish(cur: Cursor, file_id: int, status: str, **fields: Any) -> None:
     statement = sql.SQL("UPDATE ingested_files SET status = %s, finished_at = clock_timestamp(){} WHERE id = %s")
     extra = sql.SQL("").join(sql.SQL(", ") + assignment for assignment in assignments)
     cur.execute(statement.format(extra), (status, *fields.values(), file_id))
+
+
+def is_committed(conn: Connection, file_id: int) -> bool:
+    """Whether a ledger row is visible to others (its transaction committed)."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT 1 FROM ingested_files WHERE id = %s", (file_id,))
+        return cur.fetchone() is not None
+
+
+# --- versions of one key ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KeyVersion:
+    """The ledger row of the version of a key whose rows are in the tables (loaded, or duplicate of
+    a file that is)."""
+
+    id: int
+    status: str
+    event_time: datetime | None
+    sequencer: str | None
+    content_sha256: str | None
+
+    def is_newer_than(self, entry: LedgerEntry) -> bool:
+        """Whether this version was created after the entry's: S3 event times, then sequencers
+        (hexadecimal, compared at equal length as S3 documents) when the times are equal."""
+        mine, theirs = self.event_time, entry.event_time
+        if mine is not None and theirs is not None and mine != theirs:
+            return mine > theirs
+        if self.sequencer and entry.sequencer:
+            width = max(len(self.sequencer), len(entry.sequencer))
+            return self.sequencer.upper().zfill(width) > entry.sequencer.upper().zfill(width)
+        return False
+
+
+def current_version(cur: Cursor, bucket: str, s3_key: str, file_id: int) -> KeyVersion | None:
+    """The key's version in the tables, other than `file_id`. Call under the key's lock."""
+    cur.execute(
+        """
+        SELECT id, status, event_time, sequencer, content_sha256 FROM ingested_files
+        WHERE bucket = %s AND s3_key = %s AND status IN ('loaded', 'duplicate') AND id <> %s
+        ORDER BY id DESC LIMIT 1
+        """,
+        (bucket, s3_key, file_id),
+    )
+    row = cur.fetchone()
+    return KeyVersion(*row) if row else None
+
+
+@dataclass(frozen=True)
+class Retired:
+    """Objects of a superseded version that no current file names any more (to delete after COMMIT)."""
+
+    processed_keys: list[str]
+    quarantine_keys: list[str]
+
+
+def supersede(cur: Cursor, contract: Contract, old_id: int, new_id: int) -> Retired:
+    """Take a key's previous version out of the tables in the new version's transaction: its rows
+    and summary contribution go - unless another key holds the same bytes as a `duplicate` of it,
+    which then inherits the rows (nothing is lost: that key still holds them). Its ledger row stays,
+    `superseded` by the new one. Call after `finish` of the new version and before `refresh_summary`.
+    """
+    cur.execute("SELECT status FROM ingested_files WHERE id = %s FOR UPDATE", (old_id,))
+    (status,) = cur.fetchone()
+    if status == LOADED:
+        cur.execute(
+            "SELECT id FROM ingested_files WHERE duplicate_of = %s AND status = 'duplicate' ORDER BY id LIMIT 1 "
+            "FOR UPDATE",
+            (old_id,),
+        )
+        heir = cur.fetchone()
+        if heir is not None:
+            inherit(cur, contract, old_id, heir[0])
+        else:
+            remove_rows(cur, contract, old_id)
+    cur.execute(
+        "UPDATE ingested_files SET status = 'superseded', superseded_by = %s WHERE id = %s", (new_id, old_id)
+    )
+    # Its objects, less those a current file names: an heir's outputs, or quarantine objects under
+    # the same source key that the new version (or a quarantined one) wrote again.
+    cur.execute(
+        """
+        SELECT ARRAY(SELECT unnest(old.processed_keys)
+                     EXCEPT SELECT unnest(f.processed_keys) FROM ingested_files f
+                            WHERE f.status = 'loaded' AND f.dataset = old.dataset
+                              AND f.content_sha256 = old.content_sha256),
+               ARRAY(SELECT unnest(old.quarantine_keys)
+                     EXCEPT SELECT unnest(f.quarantine_keys) FROM ingested_files f
+                            WHERE f.status IN ('loaded', 'quarantined') AND f.bucket = old.bucket
+                              AND f.s3_key = old.s3_key)
+        FROM ingested_files old WHERE old.id = %s
+        """,
+        (old_id,),
+    )
+    processed, quarantined = cur.fetchone()
+    return Retired(processed_keys=list(processed or []), quarantine_keys=list(quarantined or []))
+
+
+def inherit(cur: Cursor, contract: Contract, old_id: int, heir_id: int) -> None:
+    """A duplicate of a superseded file becomes the loaded one: the rows, figures and outputs move to
+    it; other duplicates of the old file now point to it. Summaries do not change: the rows stay."""
+    cur.execute(
+        sql.SQL("UPDATE {} SET file_id = %s WHERE file_id = %s").format(sql.Identifier(contract.table)),
+        (heir_id, old_id),
+    )
+    cur.execute(
+        """
+        UPDATE ingested_files heir
+        SET status = 'loaded', duplicate_of = NULL, rows_loaded = old.rows_loaded,
+            rows_quarantined = old.rows_quarantined, processed_key = old.processed_key,
+            processed_keys = old.processed_keys
+        FROM ingested_files old
+        WHERE heir.id = %s AND old.id = %s
+        """,
+        (heir_id, old_id),
+    )
+    cur.execute(
+        "UPDATE ingested_files SET duplicate_of = %s WHERE duplicate_of = %s AND status = 'duplicate'",
+        (heir_id, old_id),
+    )
+
+
+def remove_rows(cur: Cursor, contract: Contract, file_id: int) -> None:
+    """Delete a file's rows and take them out of incremental summaries (recomputed ones follow from
+    refresh_summary)."""
+    if contract.summary_table in SUMMARY_REMOVE:
+        lock(cur, f"summary:{contract.summary_table}")
+        cur.execute(SUMMARY_REMOVE[contract.summary_table], {"file_id": file_id})
+    cur.execute(sql.SQL("DELETE FROM {} WHERE file_id = %s").format(sql.Identifier(contract.table)), (file_id,))
 
 
 # --- loads ------------------------------------------------------------------------------------
@@ -320,7 +456,8 @@ SUMMARY_REFRESH = {
     # Incremental: the file's own events are added to the counts (its rows are read by primary
     # key). Recounting every event of the dates a file touches made each small file of a busy day
     # cost as much as the whole day. Exact because a file's rows are added once, in the
-    # transaction that records it, and never deleted.
+    # transaction that records it, and subtracted (SUMMARY_REMOVE) in the transaction that deletes
+    # them.
     "event_counts_by_type": """
         INSERT INTO event_counts_by_type AS c (event_type, event_date, count, updated_at)
         SELECT event_type, event_date, count(*), now()
@@ -330,6 +467,20 @@ SUMMARY_REFRESH = {
         ON CONFLICT (event_type, event_date) DO UPDATE SET
             count = c.count + EXCLUDED.count,
             updated_at = EXCLUDED.updated_at;
+    """,
+}
+
+
+# Summaries kept incrementally: what takes a file's rows out again, before they are deleted.
+SUMMARY_REMOVE = {
+    "event_counts_by_type": """
+        UPDATE event_counts_by_type AS c SET count = c.count - f.count, updated_at = now()
+        FROM (SELECT event_type, event_date, count(*) AS count FROM events WHERE file_id = %(file_id)s
+              GROUP BY event_type, event_date) AS f
+        WHERE c.event_type = f.event_type AND c.event_date = f.event_date;
+        DELETE FROM event_counts_by_type
+        WHERE count <= 0
+          AND (event_type, event_date) IN (SELECT event_type, event_date FROM events WHERE file_id = %(file_id)s);
     """,
 }
 

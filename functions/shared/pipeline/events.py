@@ -30,6 +30,7 @@ class S3ObjectRef:
     etag: str | None
     version_id: str | None  # None when the bucket is not versioned
     size: int | None
+    sequencer: str | None = None  # orders the events of one key (hexadecimal; not every emulator sets one)
 
     @property
     def dataset(self) -> str:
@@ -98,6 +99,7 @@ def parse_record(record: Any) -> S3ObjectRef:
             etag=normalize_etag(obj.get("eTag")),
             version_id=obj.get("versionId") or None,
             size=obj.get("size"),
+            sequencer=obj.get("sequencer") or None,
         )
     except (KeyError, TypeError, ValueError) as exc:
         problem = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)

@@ -5,41 +5,50 @@ Effects, in order, for a file that loads:
      unknown datasets, unsupported extensions and objects over the size limit without downloading;
      GET the object into a spool file under /tmp, hashing it.
   2. BEGIN; insert the ledger row (ON CONFLICT DO NOTHING: a redelivery stops here, changing nothing).
-  3. Under a lock on (dataset, sha256): if a loaded file has the same bytes, mark the row
-     `duplicate` and COMMIT — nothing else is written.
-  4. Stream the spool file chunk by chunk: parse, validate, COPY the good rows (on a worker thread,
+  3. For a dataset whose new versions replace old ones: lock the key; if the ledger already has a
+     *newer* version of it, this one is `superseded` at once (a late message of an old version).
+  4. Under a lock on (dataset, sha256): if a loaded file has the same bytes, mark the row
+     `duplicate` (a duplicate still replaces the key's previous version: 6) and COMMIT.
+  5. Stream the spool file chunk by chunk: parse, validate, COPY the good rows (on a worker thread,
      overlapping the next chunk's parsing), append them to the local output files and the
      rejections to a local rejected_rows.csv.
-  5. PUT the outputs (and reason.json + rejected_rows.csv) — deterministic keys, so a retry
-     overwrites them; update the summary under the dataset's summary lock, mark the row
-     `loaded`, COMMIT.
-A crash anywhere before the COMMIT rolls back 2-5 in the database; the message is redelivered and
-starts again from 1, overwriting the same S3 objects. After the COMMIT a redelivery stops at 1 or 2.
-A file found bad half-way (a corrupt gzip tail, a broken JSON element, no valid rows) raises out of
-step 4: the transaction rolls back and the file is quarantined in a transaction of its own.
+  6. PUT the outputs (and reason.json + rejected_rows.csv) - deterministic keys, so a retry
+     overwrites them; mark the row `loaded` with every object it wrote; take the key's previous
+     version out of the tables (`superseded`); update the summary under its lock; COMMIT; then
+     delete the previous version's objects.
+A crash anywhere before the COMMIT rolls back 2-6 in the database, and the object versions written
+in 6 are deleted again (when the process lives to do it; `tidewater doctor` removes what a killed
+process left): the ledger is the only truth about what the processed bucket holds. The message is
+redelivered and starts again from 1. After the COMMIT a redelivery stops at 1 or 2.
+A file found bad half-way (a corrupt gzip tail, a broken JSON element, no valid rows, more than the
+disk allows) raises out of step 5: the transaction rolls back and the file is quarantined in a
+transaction of its own.
 
 Bad data raises nothing: it ends as a `quarantined` ledger row plus `<source key>/reason.json`.
 Infrastructure errors (S3, database) propagate, so the message is retried and can reach the DLQ.
 
 Memory stays bounded by a few chunks (parse.CHUNK_CHARS of source text each: the one being parsed
 and at most db.MAX_PENDING_COPIES waiting to be COPYed) whatever the file size - a 1M-row, 95 MB
-events CSV peaks at 388 MB, ~110 MB of it the libraries; /tmp holds the spooled source and outputs.
+events CSV peaks at 388 MB, ~110 MB of it the libraries; /tmp holds the spooled source, the outputs
+and at most transform.MAX_REJECTION_LINES rejections, and its use is bounded by the size limit.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from pipeline import db, s3io, transform
 from pipeline.contracts import CONTRACTS, Contract, contract_for
-from pipeline.errors import NO_VALID_ROWS, REJECTED_ROWS, TOO_LARGE, UNKNOWN_DATASET, FileRejected
+from pipeline.errors import REJECTED_ROWS, TOO_LARGE, UNKNOWN_DATASET, FileRejected
 from pipeline.events import S3ObjectRef
 from pipeline.formats import split_name
 from pipeline.parse import CHUNK_CHARS
@@ -49,8 +58,10 @@ from pipeline.validate import Counts, NoValidRows, check_file
 REDELIVERED = "redelivered"  # an outcome only: the ledger already had the object version
 SOURCE_NAME = "source"
 # The spooled source and the outputs share /tmp: by default a file may use up to half of its free
-# space. MAX_OBJECT_BYTES overrides that (a safety net; memory no longer depends on the file size).
+# space, counted on the object and again on its content after gunzip. MAX_OBJECT_BYTES overrides
+# that (a safety net; memory does not depend on the file size).
 DISK_SHARE = 2
+WORKDIR_PREFIX = "tidewater-"
 
 
 @dataclass(frozen=True)
@@ -78,7 +89,7 @@ class Destinations:
 
 @dataclass(frozen=True)
 class Outcome:
-    status: str  # loaded | duplicate | quarantined | redelivered
+    status: str  # loaded | duplicate | quarantined | superseded | redelivered
     file_id: int | None = None
     rows_loaded: int = 0
     rows_quarantined: int = 0
@@ -87,6 +98,9 @@ class Outcome:
     processed_key: str | None = None
     quarantine_key: str | None = None
     duplicate_of: int | None = None
+    superseded: int | None = None  # the ledger row of the key's previous version this one replaced
+    superseded_by: int | None = None  # status superseded: the newer version already in the tables
+    leftovers: tuple[str, ...] = ()  # s3:// objects that should have been deleted but could not be
 
 
 def utc_now() -> datetime:
@@ -106,21 +120,66 @@ def ingest_object(
     version = ref.idempotency_version
     if version and db.is_recorded(conn, ref.bucket, ref.key, version):
         return Outcome(REDELIVERED)
-    with tempfile.TemporaryDirectory(prefix="tidewater-", dir=destinations.workdir) as workdir:
-        work = Path(workdir)
+    with workspace(destinations.workdir) as work:
         fetched: FetchedObject | None = None
+        rejections = transform.RejectionsFile(work / transform.REJECTED_ROWS_NAME)
         try:
-            contract = admit(ref, destinations)
-            fetched = s3io.fetch_object(s3, ref, work / SOURCE_NAME)
-            entry = ledger_entry(ref, fetched, started_at)
-            return load_file(ref, entry, fetched, contract, work, s3=s3, conn=conn, destinations=destinations)
+            limit = destinations.size_limit()
+            contract = admit(ref, limit)
+            try:
+                fetched = s3io.fetch_object(s3, ref, work / SOURCE_NAME)
+                entry = ledger_entry(ref, fetched, started_at)
+                return load_file(
+                    ref, entry, fetched, contract, work, rejections, limit, s3=s3, conn=conn, destinations=destinations
+                )
+            except OSError as exc:
+                if exc.errno != errno.ENOSPC:
+                    raise
+                raise FileRejected(
+                    TOO_LARGE,
+                    "the function's temporary storage filled up while reading this file; split it into smaller files, "
+                    "or give the function more ephemeral storage",
+                ) from None
         except FileRejected as rejection:
             entry = ledger_entry(ref, fetched, started_at)
-            rejected_rows = work / transform.REJECTED_ROWS_NAME if rejection.code == NO_VALID_ROWS else None
-            return quarantine_file(ref, entry, rejection, rejected_rows, s3=s3, conn=conn, destinations=destinations)
+            return quarantine_file(ref, entry, rejection, rejections, s3=s3, conn=conn, destinations=destinations)
 
 
-def admit(ref: S3ObjectRef, destinations: Destinations) -> Contract:
+@contextmanager
+def workspace(base: str | None) -> Iterator[Path]:
+    """A private folder under `base` (the system temp folder when None) for one object's files,
+    removed afterwards whatever happened. Folders that earlier invocations of this environment could
+    not remove (killed, or out of file descriptors) are removed first: they would count against the
+    next file's disk budget."""
+    parent = Path(base or tempfile.gettempdir())
+    remove_stale_workspaces(parent)
+    path = Path(tempfile.mkdtemp(prefix=f"{WORKDIR_PREFIX}{os.getpid()}-", dir=parent))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def remove_stale_workspaces(parent: Path) -> None:
+    """Remove workspaces whose process is gone (the folder name carries its pid). Another
+    environment sharing this temp folder keeps its live ones."""
+    for path in parent.glob(f"{WORKDIR_PREFIX}*-*"):
+        pid = path.name[len(WORKDIR_PREFIX) :].split("-", 1)[0]
+        if path.is_dir() and pid.isdigit() and not process_exists(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def admit(ref: S3ObjectRef, limit: int) -> Contract:
     """The object's contract; rejects it before downloading when it cannot be processed anyway."""
     contract = contract_for(ref.dataset)
     if contract is None:
@@ -130,7 +189,6 @@ def admit(ref: S3ObjectRef, destinations: Destinations) -> Contract:
             f"{', '.join(f'{name}/' for name in sorted(CONTRACTS))}",
         )
     split_name(ref.key)  # unsupported_format
-    limit = destinations.size_limit()
     if ref.size is not None and ref.size > limit:
         raise FileRejected(
             TOO_LARGE,
@@ -153,14 +211,49 @@ def ledger_entry(ref: S3ObjectRef, fetched: FetchedObject | None, started_at: da
         dataset=ref.dataset,
         event_time=ref.event_time,
         started_at=started_at,
+        sequencer=ref.sequencer,
     )
+
+
+@dataclass
+class Pending:
+    """What a loading transaction wrote to S3 before its COMMIT, and how far it got."""
+
+    uploads: s3io.Uploads
+    file_id: int | None = None  # the claimed ledger row
+    committing: bool = False  # the block ran to its end: the COMMIT was attempted
+
+
+@contextmanager
+def objects_follow_the_ledger(s3: Any, conn: db.Connection) -> Iterator[Pending]:
+    """Delete the object versions a transaction wrote when it did not commit: a rollback must not
+    leave objects that no ledger row names. Wrap it around `db.transaction`, and set `committing`
+    as the block's last step. When the COMMIT itself failed, the ledger is asked (a commit can
+    succeed although its answer was lost); if it cannot answer, the objects stay for
+    `tidewater doctor`, which removes only what the ledger does not name."""
+    pending = Pending(s3io.Uploads(s3))
+    try:
+        yield pending
+    except BaseException:
+        if not pending.committing or not committed_or_unknown(conn, pending.file_id):
+            pending.uploads.take_back()
+        raise
+
+
+def committed_or_unknown(conn: db.Connection, file_id: int | None) -> bool:
+    if file_id is None:
+        return False
+    try:
+        return db.is_committed(conn, file_id)
+    except Exception:  # the connection is gone: the database cannot say
+        return True
 
 
 def quarantine_file(
     ref: S3ObjectRef,
     entry: db.LedgerEntry,
     rejection: FileRejected,
-    rejected_rows: Path | None,
+    rejections: transform.RejectionsFile,
     *,
     s3: Any,
     conn: db.Connection,
@@ -169,12 +262,20 @@ def quarantine_file(
     """The whole file is rejected: reason.json (+ rejected_rows.csv when every row was bad)."""
     counts = rejection.counts if isinstance(rejection, NoValidRows) else None
     rows_quarantined = counts.rows_rejected if counts else 0
-    with db.transaction(conn) as cur:
-        file_id = db.claim(cur, entry, db.QUARANTINED)
+    contract = contract_for(ref.dataset)
+    with objects_follow_the_ledger(s3, conn) as pending, db.transaction(conn) as cur:
+        file_id = pending.file_id = db.claim(cur, entry, db.QUARANTINED)
         if file_id is None:
             return Outcome(REDELIVERED)
+        if contract is not None and contract.replaces:
+            newer = newer_version(cur, entry, file_id)
+            if newer is not None:
+                # A late message of an old version: it must not overwrite the key's reason.json.
+                db.finish(cur, file_id, db.SUPERSEDED, superseded_by=newer.id)
+                return Outcome(db.SUPERSEDED, file_id=file_id, superseded_by=newer.id)
+        listed = rejections if counts is not None else None
         reason_key = write_quarantine(
-            s3, destinations, ref, entry, rejection.code, rejection.detail, counts, rejected_rows
+            pending.uploads, destinations, ref, entry, rejection.code, rejection.detail, counts, listed
         )
         db.finish(
             cur,
@@ -184,7 +285,9 @@ def quarantine_file(
             error=rejection.code,
             error_detail=rejection.detail,
             quarantine_key=reason_key,
+            quarantine_keys=pending.uploads.keys(destinations.quarantine_bucket),
         )
+        pending.committing = True
     return Outcome(
         db.QUARANTINED,
         file_id=file_id,
@@ -195,12 +298,27 @@ def quarantine_file(
     )
 
 
+def newer_version(cur: db.Cursor, entry: db.LedgerEntry, file_id: int) -> db.KeyVersion | None:
+    """Locks the key (until COMMIT: versions of one key take turns) and returns the version of it
+    in the tables when that one is newer than this entry."""
+    current = key_version(cur, entry, file_id)
+    return current if current is not None and current.is_newer_than(entry) else None
+
+
+def key_version(cur: db.Cursor, entry: db.LedgerEntry, file_id: int) -> db.KeyVersion | None:
+    """Locks the key and returns its version in the tables (other than this one), if any."""
+    db.lock(cur, f"key:{entry.bucket}:{entry.s3_key}")
+    return db.current_version(cur, entry.bucket, entry.s3_key, file_id)
+
+
 def load_file(
     ref: S3ObjectRef,
     entry: db.LedgerEntry,
     fetched: FetchedObject,
     contract: Contract,
     work: Path,
+    rejections: transform.RejectionsFile,
+    limit: int,
     *,
     s3: Any,
     conn: db.Connection,
@@ -209,70 +327,135 @@ def load_file(
     """Stream the spooled file into the table and the outputs in one transaction; a FileRejected
     raised half-way rolls it back (the caller then quarantines the file)."""
     stem, _, _ = split_name(ref.key)
-    outputs = transform.Outputs(contract, stem, fetched.sha256, ref.event_time.date(), work)
-    rejections = transform.RejectionsFile(work / transform.REJECTED_ROWS_NAME)
-    with db.transaction(conn) as cur:
-        file_id = db.claim(cur, entry, db.LOADED)
+    with (
+        transform.Outputs(contract, stem, fetched.sha256, ref.event_time.date(), work) as outputs,
+        objects_follow_the_ledger(s3, conn) as pending,
+        db.transaction(conn) as cur,
+    ):
+        file_id = pending.file_id = db.claim(cur, entry, db.LOADED)
         if file_id is None:
             return Outcome(REDELIVERED)
+        previous = key_version(cur, entry, file_id) if contract.replaces else None
+        if previous is not None and previous.is_newer_than(entry):
+            db.finish(cur, file_id, db.SUPERSEDED, superseded_by=previous.id)
+            return Outcome(db.SUPERSEDED, file_id=file_id, superseded_by=previous.id)
         db.lock(cur, f"content:{contract.dataset}:{fetched.sha256}")
         original = db.find_loaded_duplicate(cur, contract.dataset, fetched.sha256, file_id)
         if original is not None:
             db.finish(cur, file_id, db.DUPLICATE, duplicate_of=original)
-            return Outcome(db.DUPLICATE, file_id=file_id, duplicate_of=original)
-
-        with db.copying(cur, contract, file_id) as copy, fetched.path.open("rb") as source:
-
-            def load_chunk(good) -> None:
-                table = transform.to_arrow(good, contract)
-                copy(table)
-                outputs.write(good, table)
-
-            counts = check_file(
-                source, ref.key, contract, load_chunk, rejections.write, chunk_chars=destinations.chunk_chars
+            if previous is not None and previous.id == original:
+                previous = None  # the same bytes again: the previous version stays as it is
+            retired = supersede(cur, contract, previous, file_id)
+            outcome = Outcome(db.DUPLICATE, file_id=file_id, duplicate_of=original)
+        else:
+            counts = stream_into(cur, contract, fetched, ref, outputs, rejections, file_id, limit, destinations)
+            processed = outputs.close()
+            content_type = transform.CONTENT_TYPES[contract.output]
+            for key, path in processed.items():
+                pending.uploads.put_file(destinations.processed_bucket, key, path, content_type)
+            reason_key = None
+            if counts.rows_rejected:
+                detail = (
+                    f"{counts.rows_rejected} of {counts.rows_total} data rows failed validation and were "
+                    "not loaded; the other rows were"
+                )
+                reason_key = write_quarantine(
+                    pending.uploads, destinations, ref, entry, REJECTED_ROWS, detail, counts, rejections
+                )
+            # The first output (the earliest date when a file spans several); all share `<stem>-<sha12>`.
+            processed_key = next(iter(processed), None)
+            db.finish(
+                cur,
+                file_id,
+                db.LOADED,
+                rows_loaded=counts.rows_loaded,
+                rows_quarantined=counts.rows_rejected,
+                processed_key=processed_key,
+                quarantine_key=reason_key,
+                processed_keys=pending.uploads.keys(destinations.processed_bucket),
+                quarantine_keys=pending.uploads.keys(destinations.quarantine_bucket),
             )
-        processed = outputs.close()
-        content_type = transform.CONTENT_TYPES[contract.output]
-        for key, path in processed.items():
-            s3io.put_file(s3, destinations.processed_bucket, key, path, content_type)
-        reason_key = None
-        if counts.rows_rejected:
-            detail = (
-                f"{counts.rows_rejected} of {counts.rows_total} data rows failed validation and were "
-                "not loaded; the other rows were"
+            retired = supersede(cur, contract, previous, file_id, always_refresh=True)
+            outcome = Outcome(
+                db.LOADED,
+                file_id=file_id,
+                rows_loaded=counts.rows_loaded,
+                rows_quarantined=counts.rows_rejected,
+                processed_key=processed_key,
+                quarantine_key=reason_key,
             )
-            reason_key = write_quarantine(s3, destinations, ref, entry, REJECTED_ROWS, detail, counts, rejections.path)
-        db.refresh_summary(cur, contract, file_id)
-        # The first output (the earliest date when a file spans several); all share `<stem>-<sha12>`.
-        processed_key = next(iter(processed), None)
-        db.finish(
-            cur,
-            file_id,
-            db.LOADED,
-            rows_loaded=counts.rows_loaded,
-            rows_quarantined=counts.rows_rejected,
-            processed_key=processed_key,
-            quarantine_key=reason_key,
+        pending.committing = True
+    if previous is not None:
+        leftovers = delete_retired(s3, destinations, retired)
+        outcome = replace(outcome, superseded=previous.id, leftovers=leftovers)
+    return outcome
+
+
+def stream_into(
+    cur: db.Cursor,
+    contract: Contract,
+    fetched: FetchedObject,
+    ref: S3ObjectRef,
+    outputs: transform.Outputs,
+    rejections: transform.RejectionsFile,
+    file_id: int,
+    limit: int,
+    destinations: Destinations,
+) -> Counts:
+    """Check the spooled file chunk by chunk: good rows COPYed and written to the outputs,
+    rejections to the rejections file."""
+    with db.copying(cur, contract, file_id) as copy, fetched.path.open("rb") as source:
+
+        def load_chunk(good) -> None:
+            table = transform.to_arrow(good, contract)
+            copy(table)
+            outputs.write(good, table)
+
+        return check_file(
+            source,
+            ref.key,
+            contract,
+            load_chunk,
+            rejections.write,
+            chunk_chars=destinations.chunk_chars,
+            max_bytes=limit,
         )
-    return Outcome(
-        db.LOADED,
-        file_id=file_id,
-        rows_loaded=counts.rows_loaded,
-        rows_quarantined=counts.rows_rejected,
-        processed_key=processed_key,
-        quarantine_key=reason_key,
-    )
+
+
+def supersede(
+    cur: db.Cursor, contract: Contract, previous: db.KeyVersion | None, file_id: int, always_refresh: bool = False
+) -> db.Retired:
+    """Take the key's previous version (if any) out of the tables (db.supersede), then bring the
+    summary up to date: after a load always, after a duplicate when rows left. Returns the previous
+    version's objects, to delete after COMMIT."""
+    retired = db.supersede(cur, contract, previous.id, file_id) if previous is not None else db.Retired([], [])
+    if always_refresh or previous is not None:
+        db.refresh_summary(cur, contract, file_id)
+    return retired
+
+
+def delete_retired(s3: Any, destinations: Destinations, retired: db.Retired) -> tuple[str, ...]:
+    """Delete a superseded version's objects (after COMMIT: the ledger no longer names them); the
+    s3:// URIs that could not be deleted, for the handler to report (`tidewater doctor` removes them
+    later)."""
+    left = []
+    for bucket, keys in (
+        (destinations.processed_bucket, retired.processed_keys),
+        (destinations.quarantine_bucket, retired.quarantine_keys),
+    ):
+        left += [s3io.uri(bucket, key) for key in keys if not s3io.delete(s3, bucket, key)]
+    return tuple(left)
 
 
 def write_quarantine(
-    s3: Any,
+    uploads: s3io.Uploads,
     destinations: Destinations,
     ref: S3ObjectRef,
     entry: db.LedgerEntry,
     code: str,
     detail: str,
     counts: Counts | None,
-    rejected_rows: Path | None,
+    rejections: transform.RejectionsFile | None,
 ) -> str:
     """`<source key>/reason.json`, plus `<source key>/rejected_rows.csv` when rows were rejected."""
     extra: dict[str, Any] = {}
@@ -282,12 +465,13 @@ def write_quarantine(
             "rows_loaded": counts.rows_loaded,
             "rows_rejected": counts.rows_rejected,
         }
-        if rejected_rows is not None and rejected_rows.exists():
+        if rejections is not None and rejections.path.exists():
             rows_key = transform.quarantine_key(ref.key, transform.REJECTED_ROWS_NAME)
-            s3io.put_file(s3, destinations.quarantine_bucket, rows_key, rejected_rows, "text/csv")
+            uploads.put_file(destinations.quarantine_bucket, rows_key, rejections.path, "text/csv")
             extra["rejected_rows_key"] = rows_key
+            extra.update(rejections.summary())
     source = {**ref.describe(), "sha256": entry.content_sha256, "size_bytes": entry.size_bytes}
     reason_key = transform.quarantine_key(ref.key, transform.REASON_NAME)
     document = transform.reason_document(code, detail, source, **extra)
-    s3io.put_bytes(s3, destinations.quarantine_bucket, reason_key, document, "application/json")
+    uploads.put_bytes(destinations.quarantine_bucket, reason_key, document, "application/json")
     return reason_key

@@ -19,7 +19,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-STATUSES = ("loaded", "duplicate", "quarantined")
+# superseded: a later version of the same key replaced the file's rows (its rows are not counted).
+STATUSES = ("loaded", "duplicate", "quarantined", "superseded")
 LATENCY_PERCENTILES = (50, 90, 99)
 TOP_ERROR_REASONS = 10
 # A file loaded with some rows rejected has no file-level error code; its reason.json says this.
@@ -106,7 +107,8 @@ def percentile(values: list[float], p: float) -> float | None:
 
 def summarize_files(rows: list[LedgerRow]) -> dict[str, dict[str, int]]:
     """Per dataset: files received and by final status, rows loaded and quarantined, files with
-    rejected rows."""
+    rejected rows. The rows of a file that a later version replaced are not counted: the rows
+    figures are what the day's files hold in the tables now."""
     out: dict[str, dict[str, int]] = {}
     for row in rows:
         d = out.setdefault(
@@ -116,8 +118,9 @@ def summarize_files(rows: list[LedgerRow]) -> dict[str, dict[str, int]]:
         )  # fmt: skip
         d["received"] += 1
         d[row.status] = d.get(row.status, 0) + 1
-        d["rows_loaded"] += row.rows_loaded or 0
-        d["rows_quarantined"] += row.rows_quarantined or 0
+        if row.status != "superseded":
+            d["rows_loaded"] += row.rows_loaded or 0
+            d["rows_quarantined"] += row.rows_quarantined or 0
         d["bytes_received"] += row.size_bytes or 0
         if row.status == "loaded" and row.rows_quarantined:
             d["with_rejected_rows"] += 1
@@ -246,7 +249,8 @@ def summary_line(report: dict[str, Any]) -> str:
     dlq = report["failed"]["dlq_depth"]
     return (
         f"{report['date']}: {t['received']:,} files received, {t['loaded']:,} loaded, "
-        f"{t['duplicate']:,} duplicate, {t['quarantined']:,} quarantined, {t['rows_loaded']:,} rows loaded; "
+        f"{t['duplicate']:,} duplicate, {t['quarantined']:,} quarantined, {t['superseded']:,} superseded, "
+        f"{t['rows_loaded']:,} rows loaded; "
         f"dead-letter queue: {'?' if dlq is None else dlq}"
     )
 
@@ -258,9 +262,8 @@ def render_text(report: dict[str, Any], location: str | None = None) -> str:
     if location:
         out.append(f"location  {location}")
     out += ["", summary_line(report), "", "Files by dataset"]
-    headers = ["dataset", "received", "loaded", "duplicate", "quarantined", "rejected rows in", "rows loaded",
-               "rows quarantined"]  # fmt: skip
-    keys = ["received", "loaded", "duplicate", "quarantined", "with_rejected_rows", "rows_loaded", "rows_quarantined"]
+    headers = ["dataset", "received", *STATUSES, "rejected rows in", "rows loaded", "rows quarantined"]
+    keys = ["received", *STATUSES, "with_rejected_rows", "rows_loaded", "rows_quarantined"]
     rows = [[name, *(d[k] for k in keys)] for name, d in report["files_by_dataset"].items()]
     rows.append(["total", *(t[k] for k in keys)])
     out += _table(headers, rows)

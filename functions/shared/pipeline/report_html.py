@@ -13,6 +13,7 @@ PALETTE = {
     "loaded": "#2a9d8f",
     "duplicate": "#e9c46a",
     "quarantined": "#e76f51",
+    "superseded": "#9aa5b1",
     "rows": "#3d5a80",
     "error": "#c8553d",
 }
@@ -162,10 +163,9 @@ def render_html(report: dict[str, Any], location: str | None = None, charts: boo
                                  "Rows loaded per dataset"))  # fmt: skip
     errors_chart = chart(bar_chart([(e["reason"], e["files"]) for e in report["error_reasons"]], PALETTE["error"],
                                    "Files per error reason"))  # fmt: skip
-    file_rows = [[name, d["received"], d["loaded"], d["duplicate"], d["quarantined"], d["with_rejected_rows"],
-                  d["rows_loaded"], d["rows_quarantined"]] for name, d in files.items()]  # fmt: skip
-    file_rows.append(["total", t["received"], t["loaded"], t["duplicate"], t["quarantined"], t["with_rejected_rows"],
-                      t["rows_loaded"], t["rows_quarantined"]])  # fmt: skip
+    keys = ["received", *STATUSES, "with_rejected_rows", "rows_loaded", "rows_quarantined"]
+    file_rows = [[name, *(d[key] for key in keys)] for name, d in files.items()]
+    file_rows.append(["total", *(t[key] for key in keys)])
     housing, events, retina = ds.get("housing", {}), ds.get("events", {}), ds.get("retina", {})
     sections = [
         f'<section><h2>Files per hour (UTC)</h2><div class="legend">{_legend()}</div>'
@@ -173,8 +173,8 @@ def render_html(report: dict[str, Any], location: str | None = None, charts: boo
         f'<div class="grid2"><section><h2>Rows loaded per dataset</h2>{rows_chart}</section>'
         f"<section><h2>Top error reasons (files)</h2>{errors_chart}</section></div><br>",
         "<section><h2>Files by dataset</h2>"
-        + _table(["dataset", "received", "loaded", "duplicate", "quarantined", "with rejected rows", "rows loaded",
-                  "rows quarantined"], file_rows)  # fmt: skip
+        + _table(["dataset", "received", *STATUSES, "with rejected rows", "rows loaded", "rows quarantined"],
+                 file_rows)
         + f'<p class="sub">Processing latency (S3 event → ledger) over {lat["files"]} files: '
         f"p50 {_num(lat['p50_seconds'])} s · p90 {_num(lat['p90_seconds'])} s · p99 {_num(lat['p99_seconds'])} s · "
         f"max {_num(lat['max_seconds'])} s. Failed (infrastructure, in the dead-letter queue now): {_num(dlq)}.</p>"

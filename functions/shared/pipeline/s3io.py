@@ -2,24 +2,30 @@
 
 Objects stream to and from local files in /tmp in bounded blocks: the source is spooled (and hashed)
 before parsing, outputs are uploaded from the files the writers filled (multipart when large).
+`Uploads` remembers the object versions one load wrote, so a load that does not commit can delete
+exactly those (an earlier version of the same key - another file's reason.json - comes back).
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from contextlib import suppress
+from dataclasses import dataclass, field
+from itertools import count
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from pipeline.errors import OBJECT_MISSING, FileRejected
 from pipeline.events import S3ObjectRef, normalize_etag
 
 CHUNK_BYTES = 1024 * 1024
 MISSING_CODES = {"NoSuchKey", "NoSuchVersion", "404"}
-# Files up to this size are sent with one PutObject; larger ones with a multipart upload.
+# Files up to this size are sent with one PutObject; larger ones with a multipart upload of parts
+# this size (S3 allows 10,000 parts: 160 GB).
 SINGLE_PUT_BYTES = 16 * 1024 * 1024
+PART_BYTES = SINGLE_PUT_BYTES
 
 
 @dataclass(frozen=True)
@@ -59,13 +65,72 @@ def fetch_object(s3: Any, ref: S3ObjectRef, path: Path) -> FetchedObject:
     )
 
 
-def put_bytes(s3: Any, bucket: str, key: str, data: bytes, content_type: str) -> None:
-    s3.put_object(Bucket=bucket, Key=key, Body=data, ContentType=content_type)
+def put_bytes(s3: Any, bucket: str, key: str, data: bytes, content_type: str) -> str | None:
+    """PutObject; the new version's id (None in an unversioned bucket)."""
+    return s3.put_object(Bucket=bucket, Key=key, Body=data, ContentType=content_type).get("VersionId")
 
 
-def put_file(s3: Any, bucket: str, key: str, path: Path, content_type: str) -> None:
-    """Upload a local file: one PutObject when small, boto3's multipart transfer when large."""
+def put_file(s3: Any, bucket: str, key: str, path: Path, content_type: str) -> str | None:
+    """Upload a local file: one PutObject when small, a multipart upload when large; the new
+    version's id."""
     if path.stat().st_size <= SINGLE_PUT_BYTES:
-        put_bytes(s3, bucket, key, path.read_bytes(), content_type)
-        return
-    s3.upload_file(str(path), bucket, key, ExtraArgs={"ContentType": content_type})
+        return put_bytes(s3, bucket, key, path.read_bytes(), content_type)
+    upload_id = s3.create_multipart_upload(Bucket=bucket, Key=key, ContentType=content_type)["UploadId"]
+    try:
+        parts = []
+        with path.open("rb") as source:
+            for number in count(1):
+                data = source.read(PART_BYTES)
+                if not data:
+                    break
+                part = s3.upload_part(Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=data)
+                parts.append({"ETag": part["ETag"], "PartNumber": number})
+        done = s3.complete_multipart_upload(
+            Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
+        )
+    except BaseException:
+        with suppress(Exception):
+            s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+        raise
+    return done.get("VersionId")
+
+
+def uri(bucket: str, key: str) -> str:
+    return f"s3://{bucket}/{key}"
+
+
+@dataclass
+class Uploads:
+    """The objects one load writes, by bucket, with the versions S3 gave them."""
+
+    s3: Any
+    written: list[tuple[str, str, str | None]] = field(default_factory=list)  # bucket, key, version
+
+    def put_bytes(self, bucket: str, key: str, data: bytes, content_type: str) -> None:
+        self.written.append((bucket, key, put_bytes(self.s3, bucket, key, data, content_type)))
+
+    def put_file(self, bucket: str, key: str, path: Path, content_type: str) -> None:
+        self.written.append((bucket, key, put_file(self.s3, bucket, key, path, content_type)))
+
+    def keys(self, bucket: str) -> list[str]:
+        return [key for written_bucket, key, _ in self.written if written_bucket == bucket]
+
+    def take_back(self) -> list[str]:
+        """Delete every version written (in an unversioned bucket: the key); the s3:// URIs of the
+        objects that could not be deleted (`tidewater doctor` finds them later)."""
+        left = []
+        for bucket, key, version_id in self.written:
+            if not delete(self.s3, bucket, key, version_id):
+                left.append(uri(bucket, key))
+        self.written.clear()
+        return left
+
+
+def delete(s3: Any, bucket: str, key: str, version_id: str | None = None) -> bool:
+    """Delete an object (one version of it, when given); False when S3 refused."""
+    request = {"Bucket": bucket, "Key": key} | ({"VersionId": version_id} if version_id else {})
+    try:
+        s3.delete_object(**request)
+    except (ClientError, BotoCoreError):
+        return False
+    return True

@@ -13,7 +13,9 @@ CREATE TABLE IF NOT EXISTS ingested_files (
     content_sha256   text,
     size_bytes       bigint,
     dataset          text        NOT NULL,
-    status           text        NOT NULL CHECK (status IN ('loaded', 'duplicate', 'quarantined')),
+    -- superseded: a later version of the same key replaced it (contracts with on_new_version: replace)
+    status           text        NOT NULL CONSTRAINT ingested_files_status_check
+                                 CHECK (status IN ('loaded', 'duplicate', 'quarantined', 'superseded')),
     rows_loaded      integer     NOT NULL DEFAULT 0,
     rows_quarantined integer     NOT NULL DEFAULT 0,
     error            text,                  -- machine-readable reason code; NULL when loaded
@@ -27,16 +29,43 @@ CREATE TABLE IF NOT EXISTS ingested_files (
     CONSTRAINT ingested_files_object_version UNIQUE (bucket, s3_key, version_id)
 );
 
+-- Added after the first release (a DO block, so a cold start alters nothing - and takes no lock on
+-- the ledger - once they exist):
+--   processed_keys / quarantine_keys: every object the file wrote to the processed / quarantine
+--     bucket (`tidewater doctor` removes objects no loaded or quarantined file names);
+--   superseded_by: the ledger row of the version of the same key that replaced this one;
+--   sequencer: the S3 event's sequencer, which orders events of one key (with event_time).
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM information_schema.columns
+                   WHERE table_schema = current_schema() AND table_name = 'ingested_files'
+                     AND column_name = 'superseded_by') THEN
+        ALTER TABLE ingested_files
+            ADD COLUMN IF NOT EXISTS processed_keys  text[],
+            ADD COLUMN IF NOT EXISTS quarantine_keys text[],
+            ADD COLUMN IF NOT EXISTS superseded_by   bigint REFERENCES ingested_files (id),
+            ADD COLUMN IF NOT EXISTS sequencer       text,
+            DROP CONSTRAINT IF EXISTS ingested_files_status_check,
+            ADD CONSTRAINT ingested_files_status_check
+                CHECK (status IN ('loaded', 'duplicate', 'quarantined', 'superseded'));
+    END IF;
+END
+$$;
+
 -- Duplicate detection looks for loaded files of a dataset with the same bytes.
 CREATE INDEX IF NOT EXISTS ingested_files_loaded_content
     ON ingested_files (dataset, content_sha256) WHERE status = 'loaded';
+-- A new version of a key looks for the key's current version (loaded or duplicate) through the
+-- unique (bucket, s3_key, version_id) index; replacing it looks for the files that duplicate it.
+CREATE INDEX IF NOT EXISTS ingested_files_duplicates ON ingested_files (duplicate_of) WHERE status = 'duplicate';
 -- Reports and `tidewater status` look at recent files.
 CREATE INDEX IF NOT EXISTS ingested_files_finished_at ON ingested_files (finished_at);
 
 -- Dataset tables are keyed by (file_id, source_row): a source row is stored once, whatever happens.
 -- file_id is the ledger row written in the same transaction; it is deliberately not a FOREIGN KEY:
 -- the per-row referential check more than doubled the time to COPY a million events (see
--- docs/performance.md), and nothing ever deletes ledger rows.
+-- docs/performance.md), and nothing ever deletes ledger rows (a superseded file's rows are deleted
+-- with its ledger row kept, in the transaction that loads the version replacing it).
 CREATE TABLE IF NOT EXISTS housing (
     file_id            bigint           NOT NULL,  -- ingested_files.id
     source_row         integer          NOT NULL,  -- 1-based data row of the source file, header excluded
