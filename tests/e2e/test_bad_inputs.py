@@ -2,7 +2,8 @@
 once, then each case's ledger row, reason.json and rejected_rows.csv are checked exactly.
 
 A case is {"file", "key", "status", "reason", "rows_loaded", "rows_quarantined", "rejected", "why"}
-(+ "generated": true when make_corpus.py builds the bytes at test time). `key` is uploaded as
+(+ "generated": true when make_corpus.py builds the bytes at test time; + "timestamps_utc":
+[[source_row, ISO 8601 UTC], ...] for events whose stored moments are checked too). `key` is uploaded as
 `<dataset>/<run id>/<rest of key>` (`<run id>-<key>` when it has no dataset prefix), so runs never
 collide and every quirk of the key (spaces, '+', '%', unicode, '..') is kept.
 
@@ -186,6 +187,13 @@ def test_corpus_case_outcome(stack, corpus, case):
         assert rejected_triples(rejected) == sorted(tuple(triple) for triple in case["rejected"])
     else:
         assert rejected is None, f"{rows_key} written for a case without row-level problems"
+
+    # Events are stored as the UTC moments the file names (each value read on its own).
+    if "timestamps_utc" in case:
+        stored = stack.pipeline.query(
+            "SELECT source_row, timestamp FROM events WHERE file_id = %s ORDER BY source_row", (ledger["id"],)
+        )
+        assert [[row, moment.isoformat()] for row, moment in stored] == case["timestamps_utc"]
 
     # Housing rows really are in the table, and none of them is a rejected row.
     if dataset == "housing" and case["status"] == "loaded":
