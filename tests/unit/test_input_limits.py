@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import math
 import random
 import tracemalloc
 from datetime import date, timedelta
@@ -18,7 +19,7 @@ import pytest
 from pipeline import parse
 from pipeline.contracts import EVENTS, RETINA
 from pipeline.errors import FileRejected, storable
-from pipeline.parse import KeysSeen, numeric_fits, read_chunks
+from pipeline.parse import KeysSeen, may_not_fit_numeric, numeric_fits, read_chunks
 from pipeline.transform import Outputs, RejectionsFile, processed_key, to_arrow
 from pipeline.validate import validate_bytes
 
@@ -137,6 +138,30 @@ def test_deep_or_huge_csv_attributes_are_not_allowed_with_the_reason():
 )  # fmt: skip
 def test_numeric_fits_is_postgresqls_own_limit(token, fits):
     assert numeric_fits(token) is fits
+
+
+def test_the_cheap_filter_never_misses_a_number_postgresql_cannot_store():
+    # Every number the JSON readers take as finite but numeric cannot hold must reach the exact check.
+    rng = random.Random(7)
+    tokens = []
+    for _ in range(600):
+        whole = str(rng.randint(1, 9)) + "7" * rng.choice([0, 2, 19, 7000])
+        fraction = rng.choice(["", ".5", "." + "3" * 6500, "." + "3" * 17000])
+        exponent = rng.choice(["", f"e-{rng.randint(0, 30000)}", f"E-00{rng.randint(0, 30000)}",
+                               f"e{rng.randint(0, 400)}", f"e+{rng.randint(0, 20)}"])  # fmt: skip
+        tokens.append(rng.choice(["0", whole]) + fraction + exponent)
+    unstorable = [token for token in tokens if not numeric_fits(token) and is_finite_json(token)]
+    assert len(unstorable) > 50  # the generator does make such numbers
+    for token in unstorable:
+        text = '{"x": ' + token + "}"
+        assert may_not_fit_numeric(text, len(text)), token[:60]
+
+
+def is_finite_json(token: str) -> bool:
+    try:
+        return math.isfinite(json.loads(token, parse_int=float))
+    except (ValueError, OverflowError):
+        return False
 
 
 def test_attributes_are_kept_as_written_only_when_postgresql_can_store_them():

@@ -61,9 +61,13 @@ JSON_LOOKAHEAD = 10
 # after the decimal point: a CSV `attributes` number beyond them would fail the whole COPY.
 NUMERIC_MAX_WHOLE_DIGITS = 131072
 NUMERIC_MAX_FRACTION_DIGITS = 16383
-# Where a number could be beyond those limits (an exponent of 1000 or more, 1000 digits in a row):
-# only such attributes are checked number by number.
-LONG_NUMBER = re.compile(r"[eE][+-]?0*[1-9]\d{3}|\d{1000}")
+# A number beyond those limits that the JSON readers accept is either long (more than 6,384 digits
+# in a row: 16,383 fraction digits less the 9,999 a four-digit exponent can add) or has a negative
+# exponent of five digits (the readers turn 1e-20000 into 0.0; a large positive exponent they read
+# as infinity, which is rejected anyway). Only such attributes are checked number by number; two
+# literal-prefixed searches cost ~0.1 s per 80 MB.
+LONG_DIGIT_RUN = 6385
+LONG_NEGATIVE_EXPONENTS = (re.compile(r"e-0*[1-9]\d{4}"), re.compile(r"E-0*[1-9]\d{4}"))
 MAX_KEYS_NAMED = 20  # keys of JSON records listed in a missing_columns message
 STRING_REST = re.compile(r'[^"\\]*(?:\\.[^"\\]*)*"')  # the rest of a JSON string, closing quote included
 SCALAR_END = re.compile(r"[\s,\]}]")  # what ends a JSON number or literal
@@ -282,7 +286,8 @@ class Records:
             plain = False
         if plain:
             joined = "".join(embedded)
-            plain = "\\u0000" not in joined and not LONG_NUMBER.search(joined)
+            longest = max(map(len, embedded), default=0)
+            plain = "\\u0000" not in joined and not may_not_fit_numeric(joined, longest)
         if plain:
             return [text or EMPTY_OBJECT for text in embedded]
         return [
@@ -298,7 +303,7 @@ class Records:
             return None
         if self.extras_text(chunk, row_number, extras) is None:
             return None
-        number = unstorable_number(text) if LONG_NUMBER.search(text) else None
+        number = unstorable_number(text) if may_not_fit_numeric(text, len(text)) else None
         if number is not None:
             detail = (
                 f"holds the number {number[:40]}{'…' if len(number) > 40 else ''}, which PostgreSQL cannot store "
@@ -746,6 +751,12 @@ def unreadable_json(exc: ValueError | RecursionError) -> str:
     if isinstance(exc, RecursionError):
         return "JSON nested too deeply to read"
     return f"JSON that cannot be read: {exc}"
+
+
+def may_not_fit_numeric(text: str, longest: int) -> bool:
+    """Whether JSON text (whose longest value has `longest` characters) could hold a number that
+    PostgreSQL's numeric cannot: cheap, and never False when it could."""
+    return longest >= LONG_DIGIT_RUN or any(pattern.search(text) for pattern in LONG_NEGATIVE_EXPONENTS)
 
 
 def unstorable_number(text: str) -> str | None:
