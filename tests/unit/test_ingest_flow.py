@@ -475,9 +475,10 @@ def test_workspaces_left_by_a_dead_process_are_removed_and_live_ones_kept(fake_d
     child = subprocess.Popen(["true"])  # a pid that has exited
     child.wait()
     stale = tmp_path / f"tidewater-{child.pid}-x1"
-    live = tmp_path / f"tidewater-{os.getpid()}-x2"
+    ours_before_a_restart = tmp_path / f"tidewater-{os.getpid()}-x2"  # same pid, not in use
+    live = tmp_path / f"tidewater-{os.getppid()}-x3"  # another process that is alive
     other = tmp_path / "tidewater-postgres-abc"
-    for path in (stale, live, other):
+    for path in (stale, ours_before_a_restart, live, other):
         (path / "output").mkdir(parents=True)
     destinations = Destinations("processed", "quarantine", workdir=str(tmp_path))
 

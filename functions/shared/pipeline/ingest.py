@@ -62,6 +62,7 @@ SOURCE_NAME = "source"
 # that (a safety net; memory does not depend on the file size).
 DISK_SHARE = 2
 WORKDIR_PREFIX = "tidewater-"
+ACTIVE_WORKSPACES: set[Path] = set()  # this process's workspaces in use
 
 
 @dataclass(frozen=True)
@@ -154,18 +155,23 @@ def workspace(base: str | None) -> Iterator[Path]:
     parent = Path(base or tempfile.gettempdir())
     remove_stale_workspaces(parent)
     path = Path(tempfile.mkdtemp(prefix=f"{WORKDIR_PREFIX}{os.getpid()}-", dir=parent))
+    ACTIVE_WORKSPACES.add(path)
     try:
         yield path
     finally:
+        ACTIVE_WORKSPACES.discard(path)
         shutil.rmtree(path, ignore_errors=True)
 
 
 def remove_stale_workspaces(parent: Path) -> None:
-    """Remove workspaces whose process is gone (the folder name carries its pid). Another
-    environment sharing this temp folder keeps its live ones."""
+    """Remove workspaces nobody uses: their process is gone (the folder name carries its pid), or
+    it is this process (a restarted runtime may get the same pid) and the folder is not one it is
+    using. Another environment sharing this temp folder keeps its live ones."""
     for path in parent.glob(f"{WORKDIR_PREFIX}*-*"):
         pid = path.name[len(WORKDIR_PREFIX) :].split("-", 1)[0]
-        if path.is_dir() and pid.isdigit() and not process_exists(int(pid)):
+        if not (path.is_dir() and pid.isdigit()) or path in ACTIVE_WORKSPACES:
+            continue
+        if int(pid) == os.getpid() or not process_exists(int(pid)):
             shutil.rmtree(path, ignore_errors=True)
 
 
