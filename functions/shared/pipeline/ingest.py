@@ -39,6 +39,7 @@ import errno
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -63,6 +64,7 @@ SOURCE_NAME = "source"
 DISK_SHARE = 2
 WORKDIR_PREFIX = "tidewater-"
 ACTIVE_WORKSPACES: set[Path] = set()  # this process's workspaces in use
+WORKSPACES_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -153,9 +155,10 @@ def workspace(base: str | None) -> Iterator[Path]:
     not remove (killed, or out of file descriptors) are removed first: they would count against the
     next file's disk budget."""
     parent = Path(base or tempfile.gettempdir())
-    remove_stale_workspaces(parent)
-    path = Path(tempfile.mkdtemp(prefix=f"{WORKDIR_PREFIX}{os.getpid()}-", dir=parent))
-    ACTIVE_WORKSPACES.add(path)
+    with WORKSPACES_LOCK:  # another thread's new workspace is not stale
+        remove_stale_workspaces(parent)
+        path = Path(tempfile.mkdtemp(prefix=f"{WORKDIR_PREFIX}{os.getpid()}-", dir=parent))
+        ACTIVE_WORKSPACES.add(path)
     try:
         yield path
     finally:
