@@ -243,6 +243,31 @@ def test_output_capture_catches_print_logging_fd_writes_and_child_processes(tmp_
     assert second == "second invocation\n"
 
 
+def test_output_capture_stops_reading_when_the_handler_closes_stdout_and_stderr(tmp_path):
+    # A handler that closes fds 1 and 2 leaves the pipe at EOF: the capture must not spin on it.
+    result_file = tmp_path / "cpu.json"
+    script = textwrap.dedent(f"""
+        import importlib.util, json, os, resource, threading, time
+        spec = importlib.util.spec_from_file_location("b", {str(BOOTSTRAP_PATH)!r})
+        b = importlib.util.module_from_spec(spec); spec.loader.exec_module(b)
+        capture = b.OutputCapture()
+        print("before", flush=True)
+        os.close(1); os.close(2)
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        started = usage.ru_utime + usage.ru_stime
+        time.sleep(1.5)
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        pumping = any(t.name == "output-capture" for t in threading.enumerate())
+        with open({str(result_file)!r}, "w") as f:
+            json.dump([usage.ru_utime + usage.ru_stime - started, pumping, capture.collect()], f)
+    """)
+    completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=30)
+    assert completed.returncode == 0, completed.stderr
+    cpu_seconds, pumping, collected = json.loads(result_file.read_text())
+    assert collected == "before\n" and not pumping
+    assert cpu_seconds < 0.5, f"the capture thread spun: {cpu_seconds:.2f} s of CPU in 1.5 s"
+
+
 # -- the whole protocol, against a fake LocalStack -----------------------------------------------
 
 

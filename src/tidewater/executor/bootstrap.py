@@ -286,20 +286,24 @@ class OutputCapture:
         threading.Thread(target=self._pump, name="output-capture", daemon=True).start()
 
     def _pump(self) -> None:
+        # Ends at EOF: every write end is closed (a handler that closes fds 1 and 2, and has no child
+        # holding them), so nothing can come any more - and select() would report EOF forever.
         while True:
             select.select([self._read_fd], [], [])
             with self._lock:
-                self._read_available()
+                if self._read_available():
+                    return
 
-    def _read_available(self) -> None:
-        # Called with the lock held; the fd is non-blocking, so this stops when the pipe is empty.
+    def _read_available(self) -> bool:
+        """Read what the pipe holds; True at EOF. Called with the lock held; the fd is non-blocking,
+        so this stops when the pipe is empty."""
         while True:
             try:
                 chunk = os.read(self._read_fd, 65536)
             except BlockingIOError:
-                return
-            if not chunk:  # cannot happen while fd 1 is open, but never spin on EOF
-                return
+                return False
+            if not chunk:
+                return True
             self._keep(chunk)
             self._copy_through(chunk)
 
