@@ -10,6 +10,8 @@ module "network" {
   availability_zone_count = var.vpc_availability_zone_count
   database_port           = var.database_port
 
+  interface_endpoint_services = var.vpc_interface_endpoint_services
+
   flow_log_retention_in_days = var.log_retention_in_days
   flow_log_kms_key_arn       = module.kms.key_arn
 }

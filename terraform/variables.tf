@@ -425,6 +425,17 @@ variable "vpc_availability_zone_count" {
   }
 }
 
+variable "vpc_interface_endpoint_services" {
+  description = "AWS services the functions in the VPC reach through interface endpoints (there is no NAT). secretsmanager (the database secret), sqs (the reporter reads the DLQ depth) and sns (the reporter publishes) are required; logs and kms are optional (Lambda ships the logs, S3 and Secrets Manager call KMS themselves) and cost ~$14.60/month each with two AZs."
+  type        = list(string)
+  default     = ["sqs", "secretsmanager", "logs", "kms", "sns"]
+
+  validation {
+    condition     = length(setsubtract(["secretsmanager", "sqs", "sns"], var.vpc_interface_endpoint_services)) == 0
+    error_message = "vpc_interface_endpoint_services must include secretsmanager, sqs and sns: the functions run in a VPC without NAT, and without these endpoints the processor cannot read its database secret and the reporter cannot read the DLQ depth or publish the report. Only logs and kms can be left out."
+  }
+}
+
 variable "alarm_actions" {
   description = "ARNs (e.g. an SNS topic) notified by the pipeline's alarms. Empty = alarms only show in CloudWatch."
   type        = list(string)

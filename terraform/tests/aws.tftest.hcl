@@ -187,3 +187,26 @@ run "storage_module_denies_plain_http" {
     error_message = "every bucket must carry the TLS-only policy"
   }
 }
+
+run "interface_endpoints_the_functions_need_are_kept" {
+  command = plan
+
+  variables {
+    vpc_interface_endpoint_services = ["secretsmanager"]
+  }
+
+  expect_failures = [var.vpc_interface_endpoint_services]
+}
+
+run "optional_interface_endpoints_can_go" {
+  command = plan
+
+  variables {
+    vpc_interface_endpoint_services = ["secretsmanager", "sqs", "sns"]
+  }
+
+  assert {
+    condition     = toset(keys(module.network[0].vpc_endpoint_ids)) == toset(["s3", "secretsmanager", "sqs", "sns"])
+    error_message = "the VPC must get exactly the S3 gateway and the three required interface endpoints"
+  }
+}

@@ -28,7 +28,7 @@ variable "availability_zone_count" {
 variable "interface_endpoint_services" {
   description = "AWS services reached through interface endpoints (com.amazonaws.<region>.<service>)."
   type        = list(string)
-  default     = ["sqs", "secretsmanager", "logs", "kms", "sns"] # sns: the reporter publishes from the VPC
+  default     = ["sqs", "secretsmanager", "logs", "kms", "sns"] # the root module checks that the functions' needs are in
 }
 
 variable "database_port" {
