@@ -23,6 +23,11 @@ from tidewater.stack.env import EMULATOR_CREDENTIALS, StackEnv, load, repo_root,
 
 # Where a filesystem mirror of the aws provider may live on machines without registry access.
 PROVIDER_MIRRORS = ("/opt/tf-plugins", "/usr/share/terraform/plugins", "~/.terraform.d/plugins")
+# Not copied into a local deploy's work dir: state and caches, and Terraform override files - a
+# backend_override.tf for the AWS remote state (docs/aws.md) would send the local stack's state to
+# S3; tflocal writes its own provider override into the copy.
+LOCAL_DEPLOY_IGNORED = (".terraform", "*.tfstate*", "override.tf", "override.tf.json", "*_override.tf",
+                        "*_override.tf.json")  # fmt: skip
 
 
 def _say(message: str) -> None:
@@ -71,17 +76,23 @@ def _terraform_env(env: StackEnv, tf_dir: Path) -> dict[str, str]:
     }
     if rc := cli_config(tf_dir):
         tf_env["TF_CLI_CONFIG_FILE"] = str(rc)
+    else:  # from the registry: once per checkout, not again for every stack after each `down`
+        tf_env.setdefault("TF_PLUGIN_CACHE_DIR", str(plugin_cache()))
     return tf_env
+
+
+def plugin_cache() -> Path:
+    """Providers downloaded from the registry, shared by every stack of this checkout (kept by `down`)."""
+    path = repo_root() / ".tidewater" / "cache" / "terraform-plugins"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def _workdir(tf_dir: Path) -> Path:
     """A fresh copy of terraform/ (without local artefacts) to run tflocal in."""
     work = tf_dir / "work"
     shutil.rmtree(work, ignore_errors=True)
-    shutil.copytree(
-        repo_root() / "terraform", work,
-        ignore=shutil.ignore_patterns(".terraform", "*.tfstate*", "localstack_providers_override.tf"),
-    )  # fmt: skip
+    shutil.copytree(repo_root() / "terraform", work, ignore=shutil.ignore_patterns(*LOCAL_DEPLOY_IGNORED))
     return work
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tidewater.deploy import cli_config
+from tidewater.deploy import LOCAL_DEPLOY_IGNORED, cli_config
 
 pytestmark = pytest.mark.unit
 
@@ -34,8 +34,7 @@ def initialised(tmp_path_factory) -> tuple[Path, dict[str, str]]:
     """A private copy of terraform/, initialised offline (provider mirror), and its environment."""
     tmp_path = tmp_path_factory.mktemp("terraform")
     work = tmp_path / "terraform"
-    shutil.copytree(TERRAFORM_DIR, work, ignore=shutil.ignore_patterns(
-        ".terraform", "*.tfstate*", "localstack_providers_override.tf"))  # fmt: skip
+    shutil.copytree(TERRAFORM_DIR, work, ignore=shutil.ignore_patterns(*LOCAL_DEPLOY_IGNORED))
     env = {**os.environ, "TF_DATA_DIR": str(tmp_path / "data"), "TF_IN_AUTOMATION": "1", "TF_INPUT": "0"}
     env = {k: v for k, v in env.items() if not k.startswith(("TF_VAR_", "AWS_"))}  # no stack leaks in
     if rc := cli_config(tmp_path):
