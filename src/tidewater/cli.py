@@ -98,10 +98,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "(repeatable; `--plan` without it uses those of the last apply)")
     p.set_defaults(func=cmd_deploy)
 
-    p = sub.add_parser("upload", help="upload files or folders to the raw bucket as <dataset>/<file name>")
-    p.add_argument("paths", nargs="+", help="files or folders (a folder's files keep their parent folder's name "
-                                            "as dataset, e.g. seed_data/housing/x.csv -> housing/x.csv)")
-    p.add_argument("--dataset", help="dataset prefix to upload under (default: each file's parent folder name)")
+    p = sub.add_parser("upload", help="upload files or folders to the raw bucket as <dataset>/<path>")
+    p.add_argument("paths", nargs="+", help="files or folders: a file goes to <its folder's name>/<file name>; a "
+                                            "folder's files (hidden ones left out) to their path below it, the "
+                                            "first folder naming the dataset (seed_data/ -> housing/x.csv, ...)")
+    p.add_argument("--dataset", help="dataset prefix to upload under (default: see paths)")
     p.set_defaults(func=cmd_upload)
 
     p = sub.add_parser("wait", help="wait until the queue is drained and every uploaded file has a final status")

@@ -20,38 +20,68 @@ class Upload:
     version_id: str  # S3 VersionId, or the ETag when the bucket is unversioned (the ledger's key)
 
 
-def _files(paths: list[Path]) -> list[Path]:
-    found: list[Path] = []
+@dataclass(frozen=True)
+class PlannedUpload:
+    path: Path
+    key: str
+
+
+def plan_uploads(paths: list[Path], dataset: str | None) -> list[PlannedUpload]:
+    """The key of every file to upload.
+
+    A file argument goes to `<dataset>/<file name>`, the dataset being --dataset or the file's parent
+    folder (seed_data/housing/x.csv -> housing/x.csv). A folder argument contributes every file below
+    it, hidden files and folders (`.git/`, `.DS_Store`) left out, under its path below the folder,
+    prefixed by the dataset: --dataset; else the folder's own name when files lie directly in it
+    (`upload seed_data/housing` -> housing/x.csv, housing/jan/y.csv); else - a folder of dataset
+    folders - the first folder under it (`upload seed_data` -> housing/x.csv, events/e.csv). Nested
+    folders stay in the key: never jan/y.csv for seed_data/housing/jan/y.csv.
+    """
+    planned: list[PlannedUpload] = []
     for path in paths:
-        if path.is_dir():
-            found += sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
-        elif path.is_file():
-            found.append(path)
+        if path.is_file():
+            planned.append(PlannedUpload(path, f"{dataset or path.resolve().parent.name}/{path.name}"))
+        elif path.is_dir():
+            root = path.resolve()
+            found = [
+                (file, file.relative_to(root).parts)
+                for file in sorted(p for p in root.rglob("*") if p.is_file())
+                if not any(part.startswith(".") for part in file.relative_to(root).parts)
+            ]
+            is_dataset_folder = any(len(parts) == 1 for _, parts in found)
+            prefix = (dataset,) if dataset else (root.name,) if is_dataset_folder else ()
+            planned += [PlannedUpload(file, "/".join((*prefix, *parts))) for file, parts in found]
         else:
             raise SystemExit(f"{path}: no such file or directory")
-    return found
+    return planned
 
 
-def key_for(path: Path, dataset: str | None) -> str:
-    """`<dataset>/<file name>`; without --dataset the file's parent folder names the dataset
-    (seed_data/housing/x.csv -> housing/x.csv)."""
-    dataset = dataset or path.resolve().parent.name
-    return f"{dataset}/{path.name}"
+def describe_plan(planned: list[PlannedUpload], bucket: str) -> str:
+    """One line: how many files and bytes go where, by dataset."""
+    by_dataset: dict[str, int] = {}
+    for item in planned:
+        by_dataset[item.key.partition("/")[0]] = by_dataset.get(item.key.partition("/")[0], 0) + 1
+    size = sum(item.path.stat().st_size for item in planned)
+    datasets = ", ".join(f"{name}/ ({count})" for name, count in sorted(by_dataset.items()))
+    return f"uploading {len(planned)} file(s), {size:,} bytes, to s3://{bucket}/ as {datasets}"
 
 
 def upload(pipeline: Pipeline, paths: list[Path], dataset: str | None, uploads_log: Path) -> list[Upload]:
     s3 = pipeline.client("s3")
     bucket = pipeline.outputs["raw_bucket"]
+    planned = plan_uploads(paths, dataset)
+    if not planned:
+        raise SystemExit(f"nothing to upload: no files (hidden ones are left out) in {', '.join(map(str, paths))}")
+    print(describe_plan(planned, bucket))
     done = []
     with uploads_log.open("a") as log:
-        for path in _files(paths):
-            key = key_for(path, dataset)
-            with path.open("rb") as body:
-                response = s3.put_object(Bucket=bucket, Key=key, Body=body)
-            item = Upload(bucket, key, response.get("VersionId") or response["ETag"].strip('"'))
-            log.write(json.dumps(asdict(item)) + "\n")
-            done.append(item)
-            print(f"uploaded {path} -> s3://{bucket}/{key} ({path.stat().st_size:,} bytes)")
+        for item in planned:
+            with item.path.open("rb") as body:
+                response = s3.put_object(Bucket=bucket, Key=item.key, Body=body)
+            record = Upload(bucket, item.key, response.get("VersionId") or response["ETag"].strip('"'))
+            log.write(json.dumps(asdict(record)) + "\n")
+            done.append(record)
+            print(f"uploaded {item.path} -> s3://{bucket}/{item.key} ({item.path.stat().st_size:,} bytes)")
     return done
 
 
