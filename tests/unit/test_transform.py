@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import pyarrow.parquet as pq
 import pytest
@@ -75,3 +75,18 @@ def test_reason_document_is_machine_readable():
         "source": source,
         "rows_total": 3,
     }
+
+
+def test_keys_of_a_source_with_a_name_near_the_s3_limit_stay_within_1024_bytes():
+    long_stem = "é" * 600  # 1,200 bytes of UTF-8
+    key = processed_key("housing", long_stem, "ab" * 32, date(2025, 11, 20))
+    assert len(key.encode()) <= 1024 and key.endswith("-abababababab.parquet") and key.startswith("housing/dt=")
+    assert key.encode().decode() == key  # cut on a character boundary
+
+    source = "housing/" + "k" * 1012 + ".csv"  # exactly 1,024 bytes: a valid S3 key
+    reason = quarantine_key(source, "reason.json")
+    rows = quarantine_key(source, "rejected_rows.csv")
+    assert len(reason.encode()) <= 1024 and len(rows.encode()) <= 1024
+    assert reason.rsplit("/", 1)[0] == rows.rsplit("/", 1)[0]  # one folder for the file's objects
+    assert reason != quarantine_key("housing/" + "k" * 1011 + "j.csv", "reason.json")  # keys stay apart
+    assert quarantine_key("housing/short.csv", "reason.json") == "housing/short.csv/reason.json"

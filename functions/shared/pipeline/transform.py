@@ -9,6 +9,7 @@ rejected_rows.csv lists the first MAX_REJECTION_LINES problems (every problem is
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 from collections import Counter, OrderedDict
@@ -39,6 +40,7 @@ CONTENT_TYPES = {PARQUET: "application/vnd.apache.parquet", JSON: "application/j
 # Lambda environment may open 1,024 files in all).
 MAX_OPEN_WRITERS = 64
 MAX_REJECTION_LINES = 10_000  # lines of rejected_rows.csv; reason.json counts every problem
+MAX_KEY_BYTES = 1024  # S3's limit on an object key
 
 
 def processed_key(
@@ -50,12 +52,27 @@ def processed_key(
     Deterministic for a given object, so a retried load overwrites the same key instead of adding one.
     """
     suffix = f"-part{part}" if part > 1 else ""
-    return f"{dataset}/dt={day:%Y-%m-%d}/{stem}-{sha256[:12]}{suffix}.{extension}"
+    tail = f"-{sha256[:12]}{suffix}.{extension}"
+    head = f"{dataset}/dt={day:%Y-%m-%d}/"
+    # S3 keys are at most 1,024 bytes: a very long name is cut (the hash still tells files apart).
+    return head + cut_to_bytes(stem, MAX_KEY_BYTES - len((head + tail).encode())) + tail
 
 
 def quarantine_key(source_key: str, name: str) -> str:
-    """Quarantine objects live under the source key, so a file's fate is found by its name."""
-    return f"{source_key}/{name}"
+    """Quarantine objects live under the source key, so a file's fate is found by its name. A source
+    key too long for that (S3 keys are at most 1,024 bytes) is cut and marked with a hash of the
+    whole key: `<first part of the key>~<hash>/<name>` (the ledger's quarantine_key names it)."""
+    longest_name = max(len(REASON_NAME), len(REJECTED_ROWS_NAME), len(name))  # one folder for all of them
+    if len(source_key.encode()) + 1 + longest_name <= MAX_KEY_BYTES:
+        return f"{source_key}/{name}"
+    mark = "~" + hashlib.sha256(source_key.encode()).hexdigest()[:16]
+    room = MAX_KEY_BYTES - len(mark) - 1 - longest_name
+    return f"{cut_to_bytes(source_key, room)}{mark}/{name}"
+
+
+def cut_to_bytes(text: str, limit: int) -> str:
+    """The longest start of `text` whose UTF-8 takes at most `limit` bytes (never half a character)."""
+    return text.encode()[: max(limit, 0)].decode(errors="ignore")
 
 
 def arrow_schema(contract: Contract) -> pa.Schema:
