@@ -17,7 +17,7 @@ PYTEST_ARGS ?=
 DEPLOY_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: help venv up down deploy build plan demo upload wait status logs unit e2e test lint bench clean browser
+.PHONY: help venv up down deploy build plan demo upload wait status logs unit e2e e2e-docker test lint bench clean browser
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -65,13 +65,17 @@ unit: venv ## fast tests: no services
 e2e: venv ## end-to-end tests through the real local stack
 	$(PY) -m pytest -m e2e $(PYTEST_ARGS)
 
+e2e-docker: venv ## the container path: compose backend + testcontainers e2e (starts Docker and builds images if needed)
+	bash docker/e2e.sh
+
 browser: ## headless Chromium for the report screenshot test (apt; skipped when /usr/bin/chromium exists)
 	@test -x /usr/bin/chromium || { \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
-test: venv browser ## the whole suite from a clean clone (starts its own stack)
+test: venv browser ## the whole suite from a clean clone (starts its own stack), then make e2e-docker where it can run
 	$(PY) -m pytest $(PYTEST_ARGS)
+	bash docker/e2e.sh --or-skip
 
 lint: venv ## ruff + terraform fmt + checkov + bandit
 	$(VENV)/bin/ruff check src functions tests

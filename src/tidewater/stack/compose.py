@@ -9,16 +9,21 @@ agree with docker-compose.yml; tests/unit/test_compose_parity.py checks that the
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import random
 import shutil
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import psycopg2
+
 from tidewater.stack.env import StackEnv, forget_instance, repo_root
 from tidewater.stack.host import SERVICES, health
-from tidewater.stack.procs import port_in_use
+from tidewater.stack.procs import port_in_use, wait_for
 
 DEFAULT_LOCALSTACK_PORT = 4566
 DEFAULT_POSTGRES_PORT = 5432
@@ -71,16 +76,38 @@ def compose_v2_available() -> bool:
     return subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0  # nosec B607
 
 
+def free_low_port() -> int:
+    """A port free on 127.0.0.1 below the ephemeral range (see HIGHEST_PORT)."""
+    for port in random.sample(range(20000, HIGHEST_PORT + 1), 200):  # nosec B311 - not a secret
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port found between 20000 and {HIGHEST_PORT}")
+
+
+def postgres_ready(database_url: str) -> bool:
+    try:
+        psycopg2.connect(database_url, connect_timeout=2).close()
+    except psycopg2.OperationalError:
+        return False
+    return True
+
+
 class ComposeStack:
-    def __init__(self, instance_dir: Path):
+    def __init__(self, instance_dir: Path, localstack_port: int | None = None, postgres_port: int | None = None):
         self.dir = instance_dir.resolve()
         # One Compose project per instance directory, so two checkouts (or a test stack) never share one.
         digest = hashlib.sha256(str(self.dir).encode()).hexdigest()[:8]
         self.project = "tidewater" if self.dir == (repo_root() / ".tidewater").resolve() else f"tidewater-{digest}"
+        self._requested_ports = (localstack_port, postgres_port)
 
     def _ports(self) -> tuple[int, int]:
-        return (setting_port(LOCALSTACK_PORT_SETTING, DEFAULT_LOCALSTACK_PORT),
-                setting_port(POSTGRES_PORT_SETTING, DEFAULT_POSTGRES_PORT))  # fmt: skip
+        localstack_port, postgres_port = self._requested_ports
+        return (localstack_port or setting_port(LOCALSTACK_PORT_SETTING, DEFAULT_LOCALSTACK_PORT),
+                postgres_port or setting_port(POSTGRES_PORT_SETTING, DEFAULT_POSTGRES_PORT))  # fmt: skip
 
     def _compose(self, *args: str, capture: bool = False) -> str:
         localstack_port, postgres_port = self._ports()
@@ -95,6 +122,12 @@ class ComposeStack:
             detail = f":\n{result.stderr.strip()}" if capture and result.stderr else " (its output is above)"
             raise SystemExit(f"`docker compose {args[0]}` failed (exit {result.returncode}){detail}")
         return result.stdout if capture else ""
+
+    def services(self) -> dict[str, dict]:
+        """The services of docker-compose.yml with this stack's ports filled in, after building the LocalStack
+        image: what the testcontainers fixture starts, so it runs exactly what `make up` runs."""
+        self._compose("build", LOCALSTACK_SERVICE)
+        return json.loads(self._compose("config", "--format", "json", capture=True))["services"]
 
     def running_services(self) -> list[str]:
         return self._compose("ps", "--status", "running", "--services", capture=True).split()
@@ -125,7 +158,7 @@ class ComposeStack:
             forget_instance(self.dir)
         # --build: the LocalStack image carries our executor; an unchanged checkout builds from cache.
         self._compose("up", "--detach", "--wait", "--build")
-        self._check_reachable(env)
+        self.wait_until_reachable(env)
         env.write(self.dir / "stack.env")
         _say(f"compose stack `{self.project}` up in {time.monotonic() - started:.1f}s: LocalStack "
              f"{env.endpoint_url}, PostgreSQL 127.0.0.1:{env.function_db_port}; `source {self.dir / 'stack.env'}`")
@@ -141,7 +174,7 @@ class ComposeStack:
             raise SystemExit("Cannot start the compose stack: " + "; ".join(lines) + ". Stop that program, or pick "
                              f"another port below {HIGHEST_PORT + 1}: {example} make up")
 
-    def _check_reachable(self, env: StackEnv) -> None:
+    def wait_until_reachable(self, env: StackEnv) -> None:
         """The containers are healthy inside; a Docker without host networking (Docker Desktop before you
         enable it) still does not show their ports on this machine's 127.0.0.1."""
         deadline = time.monotonic() + 60
@@ -167,6 +200,7 @@ class ComposeStack:
 
     def start_postgres(self) -> None:
         self._compose("start", POSTGRES_SERVICE)
+        wait_for(lambda: postgres_ready(self.stack_env().database_url), 60, "PostgreSQL to accept connections")
 
 
 def _say(message: str) -> None:
