@@ -61,8 +61,7 @@ start_private_daemon() {
     fi
     sleep 0.1
   done
-  PRIVATE_DAEMON_PID=$(cat "$DAEMON_PIDFILE")
-  say "private Docker daemon (pid $PRIVATE_DAEMON_PID, $(docker info --format '{{.ServerVersion}}')) ready in $((SECONDS - started)) s on $DOCKER_HOST"
+  say "private Docker daemon (pid $(cat "$DAEMON_PIDFILE"), $(docker info --format '{{.ServerVersion}}')) ready in $((SECONDS - started)) s on $DOCKER_HOST"
 }
 
 stop_private_daemon() {

@@ -26,7 +26,8 @@ SELECTION=(
 PY=.venv/bin/python
 TIDEWATER=.venv/bin/tidewater
 COMPOSE_STATE=$PWD/.tidewater/e2e-compose
-PRIVATE_DAEMON_PID=
+LOGS=$PWD/.tidewater/e2e-docker-logs  # the long outputs (image builds, terraform apply)
+OWN_DAEMON=  # set when this run starts the daemon: then everything in it is ours
 COMPOSE_UP=
 TIMINGS=()
 started_all=$SECONDS
@@ -38,8 +39,25 @@ timed() {  # timed "what" command...: run it and note how long it took
   TIMINGS+=("$(printf '%-34s %4d s' "$what" $((SECONDS - started)))")
 }
 
+logged() {  # logged NAME command...: its output into $LOGS/NAME.log, shown (the end) only when it fails
+  local name=$1 status=0
+  shift
+  mkdir -p "$LOGS"
+  "$@" >"$LOGS/$name.log" 2>&1 || status=$?
+  if ((status)); then
+    tail -n 60 "$LOGS/$name.log" >&2
+    echo "$name failed (exit $status); the whole output: $LOGS/$name.log" >&2
+    return $status
+  fi
+}
+
+remove_all_containers_and_volumes() {
+  docker rm -f -v $(docker ps -aq) >/dev/null 2>&1
+  docker volume prune -f >/dev/null 2>&1
+}
+
 leftovers() {  # what of ours is still in the daemon
-  if [[ -n $PRIVATE_DAEMON_PID ]]; then  # the whole daemon is ours
+  if [[ -n $OWN_DAEMON ]]; then
     docker ps -aq
     docker volume ls -q
   else
@@ -59,16 +77,16 @@ cleanup() {
   if [[ -n $COMPOSE_UP ]]; then
     TIDEWATER_STATE_DIR=$COMPOSE_STATE $TIDEWATER down >/dev/null 2>&1 || say "tidewater down failed"
   fi
-  if [[ -n ${DOCKER_HOST:-} || -n $PRIVATE_DAEMON_PID ]] && docker info >/dev/null 2>&1; then
+  if docker info >/dev/null 2>&1; then
     local left
     left=$(leftovers)
     if [[ -n $left ]]; then
-      say "left behind (removing them now): $(echo $left)"
+      say "FAILED: left behind by this run (removing them now): $(echo $left)"
       [[ $status == 0 ]] && status=1
-      [[ -z $PRIVATE_DAEMON_PID ]] || { docker rm -f -v $(docker ps -aq) >/dev/null 2>&1; docker volume prune -f >/dev/null 2>&1; }
+      [[ -z $OWN_DAEMON ]] || remove_all_containers_and_volumes
     fi
   fi
-  [[ -z $PRIVATE_DAEMON_PID ]] || stop_private_daemon
+  [[ -z $OWN_DAEMON ]] || stop_private_daemon
   if ((${#TIMINGS[@]})); then
     say "make e2e-docker timings:"
     printf '      %s\n' "${TIMINGS[@]}" "$(printf '%-34s %4d s' total $((SECONDS - started_all)))" >&2
@@ -93,7 +111,12 @@ main() {
     exec 9>"$DOCKER_CACHE/lock"
     flock -n 9 || { say "waiting for another make e2e-docker that uses $DOCKER_CACHE"; flock 9; }
     trap cleanup EXIT
+    OWN_DAEMON=yes
     timed "daemon start" start_private_daemon
+    if [[ -n $(leftovers) ]]; then  # a run that was killed before its cleanup
+      say "removing containers and volumes an earlier, interrupted run left: $(echo $(leftovers))"
+      remove_all_containers_and_volumes
+    fi
     # testcontainers' reaper image comes from a registry too; the fixture removes its containers itself.
     export TESTCONTAINERS_RYUK_DISABLED=true
   else
@@ -110,11 +133,12 @@ main() {
   TIDEWATER_LOCALSTACK_PORT=$($PY -c 'from tidewater.stack.compose import free_low_port; print(free_low_port())')
   TIDEWATER_POSTGRES_PORT=$($PY -c 'from tidewater.stack.compose import free_low_port; print(free_low_port())')
   COMPOSE_UP=yes
-  timed "compose: up (image build included)" env TIDEWATER_STATE_DIR="$COMPOSE_STATE" $TIDEWATER up --backend compose
-  timed "compose: deploy" env TIDEWATER_STATE_DIR="$COMPOSE_STATE" $TIDEWATER deploy
+  timed "compose: up (image build included)" logged compose-up \
+    env TIDEWATER_STATE_DIR="$COMPOSE_STATE" $TIDEWATER up --backend compose
+  timed "compose: deploy" logged compose-deploy env TIDEWATER_STATE_DIR="$COMPOSE_STATE" $TIDEWATER deploy
   timed "compose: e2e selection" env TIDEWATER_STATE_DIR="$COMPOSE_STATE" TIDEWATER_TEST_STACK=external \
     $PY -m pytest -q "${SELECTION[@]}"
-  timed "compose: down" env TIDEWATER_STATE_DIR="$COMPOSE_STATE" $TIDEWATER down
+  timed "compose: down" logged compose-down env TIDEWATER_STATE_DIR="$COMPOSE_STATE" $TIDEWATER down
   COMPOSE_UP=
   unset TIDEWATER_LOCALSTACK_PORT TIDEWATER_POSTGRES_PORT
 
