@@ -92,24 +92,23 @@ build_standin() {
   say "$tag ready in $((SECONDS - started)) s"
 }
 
-# Exports TIDEWATER_LOCALSTACK_IMAGE and TIDEWATER_POSTGRES_IMAGE unless they are set already.
+# choose_image SETTING OFFICIAL NAME STAND_IN: the setting as given, else the official image when it can
+# be had, else the stand-in built from docker/standin/NAME.Dockerfile.
+choose_image() {
+  local setting=$1 official=$2 name=$3 standin=$4
+  [[ -n ${!setting:-} ]] && return 0
+  if have_image "$official"; then
+    printf -v "$setting" %s "$official"
+  else
+    build_standin "$name" "$standin"
+    printf -v "$setting" %s "$standin"
+  fi
+}
+
+# Exports TIDEWATER_LOCALSTACK_IMAGE and TIDEWATER_POSTGRES_IMAGE.
 ensure_service_images() {
-  if [[ -z ${TIDEWATER_LOCALSTACK_IMAGE:-} ]]; then
-    if have_image "$OFFICIAL_LOCALSTACK_IMAGE"; then
-      TIDEWATER_LOCALSTACK_IMAGE=$OFFICIAL_LOCALSTACK_IMAGE
-    else
-      build_standin localstack "$STANDIN_LOCALSTACK_IMAGE"
-      TIDEWATER_LOCALSTACK_IMAGE=$STANDIN_LOCALSTACK_IMAGE
-    fi
-  fi
-  if [[ -z ${TIDEWATER_POSTGRES_IMAGE:-} ]]; then
-    if have_image "$OFFICIAL_POSTGRES_IMAGE"; then
-      TIDEWATER_POSTGRES_IMAGE=$OFFICIAL_POSTGRES_IMAGE
-    else
-      build_standin postgres "$STANDIN_POSTGRES_IMAGE"
-      TIDEWATER_POSTGRES_IMAGE=$STANDIN_POSTGRES_IMAGE
-    fi
-  fi
+  choose_image TIDEWATER_LOCALSTACK_IMAGE "$OFFICIAL_LOCALSTACK_IMAGE" localstack "$STANDIN_LOCALSTACK_IMAGE"
+  choose_image TIDEWATER_POSTGRES_IMAGE "$OFFICIAL_POSTGRES_IMAGE" postgres "$STANDIN_POSTGRES_IMAGE"
   export TIDEWATER_LOCALSTACK_IMAGE TIDEWATER_POSTGRES_IMAGE
   say "images: LocalStack $TIDEWATER_LOCALSTACK_IMAGE, PostgreSQL $TIDEWATER_POSTGRES_IMAGE"
 }
