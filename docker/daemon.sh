@@ -30,10 +30,11 @@ our_stale_daemon() {
 }
 
 unmount_daemon_mounts() {
+  # dockerd bind-mounts its data root and its network namespace file (<exec-root>/netns/default); a
+  # daemon that was killed also leaves its containers' overlay mounts. Deepest first.
   local mount_point
-  # dockerd bind-mounts its network namespace file and its data root; a killed daemon leaves them.
-  for mount_point in "$DAEMON_RUN/netns/default" "$DOCKER_CACHE/data"; do
-    while mountpoint -q "$mount_point" 2>/dev/null; do umount "$mount_point" || break; done
+  for mount_point in $(awk -v root="$DOCKER_CACHE/" 'index($2, root) == 1 {print $2}' /proc/self/mounts | sort -r); do
+    umount "$mount_point" 2>/dev/null || umount -l "$mount_point"
   done
 }
 
