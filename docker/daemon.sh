@@ -50,9 +50,11 @@ start_private_daemon() {
   unmount_daemon_mounts
   rm -f "$DAEMON_SOCKET" "$DAEMON_PIDFILE"
   # setsid: its own session, so a Ctrl-C in the terminal reaches us (and our trap), not the daemon.
+  # {LOCK_FD}>&-: it must not inherit docker/e2e.sh's lock, or a daemon left by a killed run would
+  # hold it and the next run would wait for ever instead of stopping that daemon.
   setsid dockerd --bridge=none --iptables=false --ip6tables=false \
     --data-root "$DOCKER_CACHE/data" --exec-root "$DAEMON_RUN" --pidfile "$DAEMON_PIDFILE" \
-    -H "unix://$DAEMON_SOCKET" >"$DOCKER_CACHE/dockerd.log" 2>&1 </dev/null &
+    -H "unix://$DAEMON_SOCKET" >"$DOCKER_CACHE/dockerd.log" 2>&1 </dev/null {LOCK_FD}>&- &
   export DOCKER_HOST=unix://$DAEMON_SOCKET
   until docker info >/dev/null 2>&1; do
     if ((SECONDS - started > 30)); then

@@ -108,8 +108,8 @@ main() {
     fi
     mkdir -p "$DOCKER_CACHE"
     # One run at a time per cache: its daemon owns the data root.
-    exec 9>"$DOCKER_CACHE/lock"
-    flock -n 9 || { say "waiting for another make e2e-docker that uses $DOCKER_CACHE"; flock 9; }
+    exec {LOCK_FD}>"$DOCKER_CACHE/lock"
+    flock -n "$LOCK_FD" || { say "waiting for another make e2e-docker that uses $DOCKER_CACHE"; flock "$LOCK_FD"; }
     trap cleanup EXIT
     OWN_DAEMON=yes
     timed "daemon start" start_private_daemon
