@@ -86,7 +86,11 @@ cleanup() {
       [[ -z $OWN_DAEMON ]] || remove_all_containers_and_volumes
     fi
   fi
-  [[ -z $OWN_DAEMON ]] || stop_private_daemon
+  if [[ -n $OWN_DAEMON ]]; then
+    # A rebuilt LocalStack image leaves its predecessor untagged; the cache keeps only what is in use.
+    docker image prune -f >/dev/null 2>&1
+    stop_private_daemon
+  fi
   if ((${#TIMINGS[@]})); then
     say "make e2e-docker timings:"
     printf '      %s\n' "${TIMINGS[@]}" "$(printf '%-34s %4d s' total $((SECONDS - started_all)))" >&2

@@ -117,7 +117,7 @@ class ComposeStack:
         if not capture:
             _say(" ".join(cmd))
         # The docker CLI comes from PATH on purpose: it is the user's Docker.
-        result = subprocess.run(cmd, env=env, text=True, capture_output=capture)  # nosec B607
+        result = subprocess.run(cmd, env=env, text=True, capture_output=capture)
         if result.returncode != 0:
             detail = f":\n{result.stderr.strip()}" if capture and result.stderr else " (its output is above)"
             raise SystemExit(f"`docker compose {args[0]}` failed (exit {result.returncode}){detail}")
