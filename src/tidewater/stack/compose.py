@@ -99,9 +99,9 @@ def postgres_ready(database_url: str) -> bool:
 class ComposeStack:
     def __init__(self, instance_dir: Path, localstack_port: int | None = None, postgres_port: int | None = None):
         self.dir = instance_dir.resolve()
-        # One Compose project per instance directory, so two checkouts (or a test stack) never share one.
-        digest = hashlib.sha256(str(self.dir).encode()).hexdigest()[:8]
-        self.project = "tidewater" if self.dir == (repo_root() / ".tidewater").resolve() else f"tidewater-{digest}"
+        # One Compose project per instance directory: two checkouts, or your stack and a test stack, never
+        # take each other's containers for their own.
+        self.project = f"tidewater-{hashlib.sha256(str(self.dir).encode()).hexdigest()[:8]}"
         self._requested_ports = (localstack_port, postgres_port)
 
     def _ports(self) -> tuple[int, int]:
