@@ -17,7 +17,7 @@ PYTEST_ARGS ?=
 DEPLOY_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: help venv up down deploy build plan demo upload wait status logs unit e2e test lint bench clean browser
+.PHONY: help venv up down deploy build plan demo upload wait status logs unit e2e e2e-docker test lint bench clean browser
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -65,6 +65,9 @@ unit: venv ## fast tests: no services
 e2e: venv ## end-to-end tests through the real local stack
 	$(PY) -m pytest -m e2e $(PYTEST_ARGS)
 
+e2e-docker: venv ## the container path: compose backend + testcontainers e2e (starts Docker and builds images if needed)
+	bash docker/e2e.sh
+
 browser: ## headless Chromium for the report screenshot test: apt installs it where it can; elsewhere says why the test skips
 	@if command -v chromium >/dev/null || command -v chromium-browser >/dev/null; then exit 0; fi; \
 	if command -v apt-get >/dev/null && { [ "$$(id -u 2>/dev/null)" = 0 ] || sudo -n true 2>/dev/null; }; then \
@@ -75,8 +78,9 @@ browser: ## headless Chromium for the report screenshot test: apt installs it wh
 	  echo "make browser: no chromium here and no apt-get to install it with; install Chromium (macOS: brew install --cask chromium) for the report screenshot test, which is skipped until then" >&2; \
 	fi
 
-test: venv browser ## the whole suite from a clean clone (starts its own stack)
+test: venv browser ## the whole suite from a clean clone (starts its own stack), then make e2e-docker where it can run
 	$(PY) -m pytest $(PYTEST_ARGS)
+	bash docker/e2e.sh --or-skip
 
 lint: venv ## ruff + terraform fmt + checkov + bandit
 	$(VENV)/bin/ruff check src functions tests

@@ -57,6 +57,7 @@ module "processor" {
   description      = "tidewater: validates, transforms and loads raw objects"
   handler          = "app.lambda_handler"
   runtime          = "python3.13"
+  architecture     = var.lambda_architecture
   filename         = local.processor_zip_path
   artifacts_bucket = module.storage.bucket_ids["artifacts"]
   memory_size      = var.processor_memory_size

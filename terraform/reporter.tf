@@ -44,6 +44,7 @@ module "reporter" {
   description      = "tidewater: daily report of the ledger and the loaded data"
   handler          = "app.lambda_handler"
   runtime          = "python3.13"
+  architecture     = var.lambda_architecture
   filename         = local.reporter_zip_path
   artifacts_bucket = module.storage.bucket_ids["artifacts"]
   memory_size      = var.reporter_memory_size

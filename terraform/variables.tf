@@ -134,6 +134,17 @@ variable "max_receive_count" {
   }
 }
 
+variable "lambda_architecture" {
+  description = "Instruction set of both functions: x86_64, or arm64 (Graviton; Apple silicon on the compose backend). The zips must be built for it: `make build` builds x86_64 into build/functions/, `python -m tidewater.build --architecture arm64` into build/functions/arm64/ (set processor_zip_path and reporter_zip_path to those); `make deploy` does both itself."
+  type        = string
+  default     = "x86_64"
+
+  validation {
+    condition     = contains(["x86_64", "arm64"], var.lambda_architecture)
+    error_message = "lambda_architecture must be x86_64 or arm64."
+  }
+}
+
 # --- processor function ---------------------------------------------------------------------
 
 variable "processor_zip_path" {

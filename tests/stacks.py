@@ -7,19 +7,25 @@ import json
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from tidewater.aws import Pipeline
 from tidewater.deploy import deploy
-from tidewater.stack.compose import docker_available
-from tidewater.stack.env import StackEnv, repo_root, state_dir
+from tidewater.stack.backends import get_stack
+from tidewater.stack.compose import (
+    LOCALSTACK_SERVICE,
+    POSTGRES_SERVICE,
+    ComposeStack,
+    docker_architecture,
+    docker_available,
+    free_low_port,
+    postgres_ready,
+)
+from tidewater.stack.env import forget_instance, repo_root, state_dir
 from tidewater.stack.host import HostStack
 from tidewater.stack.procs import free_port
 
-LOCALSTACK_IMAGE = "localstack/localstack:4.14.0"
-POSTGRES_IMAGE = "postgres:16"
-POSTGRES_ALIAS = "postgres"  # the database host as function containers see it
 # Test stacks run the daily report every minute so tests/e2e/test_report.py sees the rule fire
 # (deploy() passes os.environ to Terraform; `external` stacks keep their own schedule).
 TEST_REPORT_SCHEDULE = "rate(1 minute)"
@@ -75,7 +81,8 @@ def start_test_stack(mode: str) -> Iterator[TestStack]:
     if mode == "external":
         state = state_dir()
         deploy(state)
-        yield TestStack("external", state, Pipeline.from_state(state))
+        # The stack `make up` started knows how to stop and start its own Postgres (outage tests).
+        yield TestStack("external", state, Pipeline.from_state(state), get_stack(instance_dir=state))
     elif mode == "host":
         with from_host() as running:
             yield running
@@ -100,52 +107,54 @@ def from_host() -> Iterator[TestStack]:
 
 
 class _ContainerController:
-    def __init__(self, postgres_container):
+    def __init__(self, postgres_container, database_url: str):
         self.container = postgres_container
+        self.database_url = database_url
 
-    # Pausing keeps the container's address and published port; connections simply time out.
+    # Stopped, not paused: on the host's network a paused server still accepts connections (the kernel
+    # does), which then hang instead of failing.
     def stop_postgres(self) -> None:
-        self.container.get_wrapped_container().pause()
+        self.container.get_wrapped_container().stop()
 
     def start_postgres(self) -> None:
-        self.container.get_wrapped_container().unpause()
+        self.container.get_wrapped_container().start()
+        wait_until(lambda: postgres_ready(self.database_url), 60, "PostgreSQL to accept connections")
 
 
 @contextlib.contextmanager
 def from_testcontainers() -> Iterator[TestStack]:
-    """LocalStack with its Docker Lambda executor + Postgres, on one network so functions reach the DB."""
-    from testcontainers.core.network import Network
-    from testcontainers.localstack import LocalStackContainer
-    from testcontainers.postgres import PostgresContainer
+    """LocalStack (the functions run inside it, by our process executor) and Postgres as testcontainers on
+    the host's network, started from docker-compose.yml's own service definitions (images, environment,
+    command) with ports of their own, so this runs exactly what the compose backend runs."""
+    from testcontainers.core.container import DockerContainer
 
     state = repo_root() / ".tidewater" / "test-stack-docker"
-    state.mkdir(parents=True, exist_ok=True)
-    with Network() as network:
-        postgres = (
-            PostgresContainer(POSTGRES_IMAGE, username="tidewater", password="tidewater", dbname="tidewater")
-            .with_network(network)
-            .with_network_aliases(POSTGRES_ALIAS)
-        )
-        localstack = (
-            LocalStackContainer(LOCALSTACK_IMAGE)
-            .with_network(network)
-            .with_volume_mapping("/var/run/docker.sock", "/var/run/docker.sock", "rw")
-            .with_env("LAMBDA_DOCKER_NETWORK", network.name)
-            .with_env("LAMBDA_EVENT_SOURCE_MAPPING_POLL_INTERVAL_SEC", "0.2")
-            .with_env("LAMBDA_EVENT_SOURCE_MAPPING_MAX_BACKOFF_ON_EMPTY_POLL_SEC", "0.5")
-            .with_env("LAMBDA_RETRY_BASE_DELAY", "1")
-        )
-        with postgres, localstack:
-            env = StackEnv(
-                backend="testcontainers",
-                endpoint_url=localstack.get_url(),
-                database_url=postgres.get_connection_url(driver=None),
-                function_db_host=POSTGRES_ALIAS,
-                function_db_port=5432,
-            )
-            env.write(state / "stack.env")
-            deploy(state)
-            yield TestStack("testcontainers", state, Pipeline.from_state(state), _ContainerController(postgres))
+    forget_instance(state)  # a run killed half-way leaves Terraform state for a LocalStack that is gone
+    compose = ComposeStack(state, localstack_port=free_low_port(), postgres_port=free_low_port())
+    services = compose.services()
+
+    def container(name: str):
+        service = services[name]
+        started = DockerContainer(service["image"]).with_kwargs(network_mode="host")
+        for key, value in service["environment"].items():
+            started.with_env(key, value)
+        if service.get("command"):
+            started.with_command(service["command"])
+        return started
+
+    env = replace(compose.stack_env(docker_architecture()), backend="testcontainers")
+    postgres, localstack = container(POSTGRES_SERVICE), container(LOCALSTACK_SERVICE)
+    try:
+        with postgres:
+            wait_until(lambda: postgres_ready(env.database_url), 120, "PostgreSQL to accept connections")
+            with localstack:
+                compose.wait_until_reachable(env)
+                env.write(state / "stack.env")
+                deploy(state)
+                yield TestStack("testcontainers", state, Pipeline.from_state(state),
+                                _ContainerController(postgres, env.database_url))  # fmt: skip
+    finally:
+        forget_instance(state)
 
 
 def wait_until(predicate, timeout: float, what: str, interval: float = 0.5):

@@ -5,8 +5,10 @@ stable hash keeps `terraform plan` empty when nothing changed).
     functions/shared/pipeline/   shared code, copied into every zip as the `pipeline` package
     -> build/functions/<name>.zip
 
-Dependencies are installed as manylinux wheels for the Lambda runtime (CPython 3.13, x86_64), so
-the same zip runs on AWS, in LocalStack's Docker executor and in our host executor. The zip must fit
+Dependencies are installed as manylinux wheels for the Lambda runtime (CPython 3.13) and the
+function's architecture (Terraform's `lambda_architecture`: x86_64, the default, into
+build/functions/; arm64 into build/functions/arm64/), so the same zip runs on AWS and in our
+`process` executor on the host or in the LocalStack container. The zip must fit
 AWS's 250 MB unzipped limit: we trim what a running function never imports and fail loudly if it
 still does not fit.
 """
@@ -28,7 +30,12 @@ from pathlib import Path
 from tidewater.stack.env import repo_root
 
 RUNTIME_PYTHON_VERSION = "3.13"
-PLATFORMS = ["manylinux2014_x86_64", "manylinux_2_28_x86_64"]
+ARCHITECTURES = ("x86_64", "arm64")
+# The manylinux wheels each Lambda architecture runs (the python3.13 runtime has glibc 2.34).
+PLATFORMS = {
+    "x86_64": ["manylinux2014_x86_64", "manylinux_2_28_x86_64"],
+    "arm64": ["manylinux2014_aarch64", "manylinux_2_28_aarch64"],
+}
 AWS_UNZIPPED_LIMIT = 250 * 1024 * 1024
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # fixed timestamps: same inputs, same bytes, same hash
 
@@ -49,16 +56,17 @@ def _say(message: str) -> None:
     print(f"==> {message}", file=sys.stderr, flush=True)
 
 
-def install_dependencies(requirements: Path, target: Path) -> None:
-    """pip-install manylinux wheels for the Lambda runtime into `target`, cached by requirements hash."""
+def install_dependencies(requirements: Path, target: Path, architecture: str = "x86_64") -> None:
+    """pip-install manylinux wheels for the Lambda runtime and `architecture` into `target`, cached by
+    requirements hash."""
     stamp = target / ".requirements-sha256"
     digest = hashlib.sha256(requirements.read_bytes()).hexdigest()
     if stamp.exists() and stamp.read_text() == digest:
         return
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)
-    platform_args = [arg for platform in PLATFORMS for arg in ("--platform", platform)]
-    _say(f"installing {requirements} for python{RUNTIME_PYTHON_VERSION} (manylinux x86_64)")
+    platform_args = [arg for platform in PLATFORMS[architecture] for arg in ("--platform", platform)]
+    _say(f"installing {requirements} for python{RUNTIME_PYTHON_VERSION} (manylinux {architecture})")
     result = subprocess.run(
         [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile",
          "--target", str(target), "--implementation", "cp", "--python-version", RUNTIME_PYTHON_VERSION,
@@ -149,12 +157,18 @@ def _sources_digest(root: Path, name: str, deps: Path) -> str:
     return digest.hexdigest()
 
 
-def build_function(name: str, out_dir: Path) -> Path:
+def zip_dir(architecture: str = "x86_64") -> Path:
+    """Where the zips of an architecture go (Terraform's default zip paths are the x86_64 ones)."""
+    out_dir = repo_root() / "build" / "functions"
+    return out_dir if architecture == "x86_64" else out_dir / architecture
+
+
+def build_function(name: str, out_dir: Path, architecture: str = "x86_64") -> Path:
     root = repo_root()
     started = time.monotonic()
     work = out_dir / ".work" / name
     deps = work / "deps"
-    install_dependencies(root / "functions" / name / "requirements.txt", deps)
+    install_dependencies(root / "functions" / name / "requirements.txt", deps, architecture)
     zip_path = out_dir / f"{name}.zip"
     stamp = out_dir / f"{name}.zip.inputs-sha256"
     inputs = _sources_digest(root, name, deps)
@@ -169,8 +183,8 @@ def build_function(name: str, out_dir: Path) -> Path:
         stamp.write_text(inputs)
         state = "built"
     mb = 1024 * 1024
-    _say(f"{zip_path.relative_to(root)} {state}: {zipped / mb:.1f} MB zipped, {unzipped / mb:.1f} MB unzipped "
-         f"(AWS limit 250 MB unzipped) in {time.monotonic() - started:.1f}s")  # fmt: skip
+    _say(f"{zip_path.relative_to(root)} ({architecture}) {state}: {zipped / mb:.1f} MB zipped, "
+         f"{unzipped / mb:.1f} MB unzipped (AWS limit 250 MB) in {time.monotonic() - started:.1f}s")  # fmt: skip
     if unzipped > AWS_UNZIPPED_LIMIT:
         raise SystemExit(f"{name}: {unzipped / mb:.1f} MB unzipped exceeds AWS Lambda's 250 MB limit")
     return zip_path
@@ -184,15 +198,17 @@ def function_names(root: Path) -> list[str]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Build the Lambda function zips into build/functions/.")
     parser.add_argument("names", nargs="*", help="functions to build (default: all)")
+    parser.add_argument("--architecture", choices=ARCHITECTURES, default="x86_64",
+                        help="the functions' Lambda architecture (Terraform's lambda_architecture; default x86_64)")
     args = parser.parse_args(argv)
     root = repo_root()
-    out_dir = root / "build" / "functions"
+    out_dir = zip_dir(args.architecture)
     out_dir.mkdir(parents=True, exist_ok=True)
     # Two stacks deploying at once (yours and the test suite's) must not interleave builds.
     with open(out_dir / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         for name in args.names or function_names(root):
-            build_function(name, out_dir)
+            build_function(name, out_dir, args.architecture)
 
 
 if __name__ == "__main__":

@@ -111,7 +111,8 @@ def _run(cmd: list[str], cwd: Path, env: dict[str, str], capture: bool = False) 
     return result
 
 
-def terraform_args(zip_dir: Path, var_files: list[Path] | tuple[Path, ...] = ()) -> list[str]:
+def terraform_args(zip_dir: Path, var_files: list[Path] | tuple[Path, ...] = (),
+                   architecture: str = "x86_64") -> list[str]:
     """envs/local.tfvars first, then the extra var files in order: a later -var-file wins, so they
     override it (TF_VAR_* environment variables cannot: -var-file takes precedence over them)."""
     return [
@@ -119,6 +120,7 @@ def terraform_args(zip_dir: Path, var_files: list[Path] | tuple[Path, ...] = ())
         *(f"-var-file={path}" for path in var_files),
         f"-var=processor_zip_path={zip_dir / 'processor.zip'}",
         f"-var=reporter_zip_path={zip_dir / 'reporter.zip'}",
+        f"-var=lambda_architecture={architecture}",
     ]
 
 
@@ -153,21 +155,22 @@ def deploy(state: Path | None = None, plan_only: bool = False,
     """
     state = state or state_dir()
     env = load(state)
-    zip_dir = repo_root() / "build" / "functions"
+    zip_dir = build.zip_dir(env.lambda_architecture)
     tf_dir = state / "terraform"
     extra = resolve_var_files(var_files, tf_dir, plan_only)
     if not plan_only:
-        build.main([])
+        build.main(["--architecture", env.lambda_architecture])
     tf_dir.mkdir(parents=True, exist_ok=True)
     work = _workdir(tf_dir)
     tf_env = _terraform_env(env, tf_dir)
     tflocal = _tflocal()
+    tf_args = terraform_args(zip_dir, extra, env.lambda_architecture)
     started = time.monotonic()
     _run([tflocal, "init", "-no-color", f"-backend-config=path={tf_dir / 'local.tfstate'}"], work, tf_env,
          capture=True)  # fmt: skip
     if plan_only:
         # -detailed-exitcode: 0 = no changes, 2 = changes present.
-        plan = [tflocal, "plan", "-no-color", "-detailed-exitcode", *terraform_args(zip_dir, extra)]
+        plan = [tflocal, "plan", "-no-color", "-detailed-exitcode", *tf_args]
         result = subprocess.run(plan, cwd=work, env=tf_env, text=True)
         if result.returncode not in (0, 2):
             raise SystemExit(f"terraform plan failed (exit {result.returncode})")
@@ -175,7 +178,7 @@ def deploy(state: Path | None = None, plan_only: bool = False,
         return {"changes": str(result.returncode == 2).lower()}
     _say(f"terraform apply to the {env.backend} stack at {env.endpoint_url}"
          + "".join(f" + {path}" for path in extra))
-    _run([tflocal, "apply", "-auto-approve", "-no-color", *terraform_args(zip_dir, extra)], work, tf_env)
+    _run([tflocal, "apply", "-auto-approve", "-no-color", *tf_args], work, tf_env)
     _var_files_record(tf_dir).write_text(json.dumps([str(path) for path in extra]))
     raw = _run([tflocal, "output", "-json", "-no-color"], work, tf_env, capture=True).stdout
     outputs = {name: value["value"] for name, value in json.loads(raw).items()}

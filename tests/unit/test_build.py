@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import zipfile
+from pathlib import Path
 
 import pytest
 
-from tidewater.build import trim, write_zip
+from tidewater.build import install_dependencies, trim, write_zip, zip_dir
 
 pytestmark = pytest.mark.unit
 
@@ -60,3 +61,28 @@ def test_trim_drops_tests_headers_stubs_unused_modules_and_library_copies(tmp_pa
         "pyarrow/libarrow_python.so.2000",
         "pyarrow/libarrow_substrait.so.2000",
     ]
+
+
+ELF_MACHINES = {"x86_64": 0x3E, "arm64": 0xB7}  # e_machine: EM_X86_64, EM_AARCH64
+
+
+@pytest.mark.parametrize("architecture", ["x86_64", "arm64"])
+def test_dependencies_are_the_wheels_of_the_functions_architecture(tmp_path, architecture):
+    # GIVEN a requirement with native code, WHEN it is installed for an architecture (pip, from PyPI)
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("orjson==3.13.0\n")
+    install_dependencies(requirements, tmp_path / "deps", architecture)
+
+    # THEN its shared library is built for that architecture, whatever this machine is
+    libraries = list((tmp_path / "deps").rglob("*.so"))
+    assert libraries
+    for library in libraries:
+        header = library.read_bytes()[:20]
+        assert header[:4] == b"\x7fELF"
+        assert int.from_bytes(header[18:20], "little") == ELF_MACHINES[architecture], library.name
+
+
+def test_arm64_zips_go_beside_the_x86_64_ones_terraform_takes_by_default():
+    default = Path(__file__).resolve().parents[2] / "build" / "functions"  # terraform/processor.tf's default
+    assert zip_dir() == zip_dir("x86_64") == default
+    assert zip_dir("arm64") == default / "arm64"

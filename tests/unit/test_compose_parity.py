@@ -1,17 +1,17 @@
-"""docker-compose.yml cannot run on machines without Docker, so it is kept correct by construction:
-valid against the Compose schema, pinned images, and in agreement with what the code expects."""
+"""docker-compose.yml is checked here without Docker: valid against the Compose schema, pinned images,
+and in agreement with the compose backend, the images' build files and Terraform. (`make e2e-docker`
+runs it for real; the testcontainers fixture starts its services from `docker compose config`.)"""
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
-import jsonschema
 import pytest
 import yaml
 
-from tests import stacks
-from tidewater.stack import compose
+from tidewater.stack import compose, host
 
 pytestmark = pytest.mark.unit
 
@@ -24,35 +24,70 @@ def compose_file() -> dict:
     return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 
 
+@pytest.fixture(scope="module")
+def localstack(compose_file) -> dict:
+    return compose_file["services"][compose.LOCALSTACK_SERVICE]
+
+
+@pytest.fixture(scope="module")
+def postgres(compose_file) -> dict:
+    return compose_file["services"][compose.POSTGRES_SERVICE]
+
+
 def test_compose_file_is_valid_against_the_compose_schema(compose_file):
+    import jsonschema
+
     if not SCHEMA.exists():
         pytest.fail(f"{SCHEMA} missing: run `make venv` (it installs the Compose schema)")
     jsonschema.Draft7Validator(json.loads(SCHEMA.read_text())).validate(compose_file)
 
 
-def test_images_are_pinned_and_match_the_testcontainers_fixture(compose_file):
-    services = compose_file["services"]
-    assert services["localstack"]["image"] == "localstack/localstack:4.14.0" == stacks.LOCALSTACK_IMAGE
-    assert services["postgres"]["image"] == stacks.POSTGRES_IMAGE == "postgres:16"
+def test_images_are_settings_whose_defaults_are_the_pinned_official_images(localstack, postgres):
+    assert localstack["build"]["args"]["LOCALSTACK_IMAGE"] == (
+        f"${{{compose.LOCALSTACK_IMAGE_SETTING}:-{compose.DEFAULT_LOCALSTACK_IMAGE}}}")
+    assert postgres["image"] == f"${{{compose.POSTGRES_IMAGE_SETTING}:-{compose.DEFAULT_POSTGRES_IMAGE}}}"
+    assert compose.DEFAULT_LOCALSTACK_IMAGE == "localstack/localstack:4.14.0"
+    assert compose.DEFAULT_POSTGRES_IMAGE == "postgres:16"
+    # The LocalStack image we run is built on that one, under the tag the backend knows.
+    assert localstack["image"] == compose.TIDEWATER_LOCALSTACK_IMAGE
+    dockerfile = (ROOT / localstack["build"]["dockerfile"]).read_text()
+    assert f"ARG LOCALSTACK_IMAGE={compose.DEFAULT_LOCALSTACK_IMAGE}\nFROM ${{LOCALSTACK_IMAGE}}" in dockerfile
 
 
-def test_ports_and_credentials_match_the_compose_backend(compose_file):
-    services = compose_file["services"]
-    assert f"127.0.0.1:{compose.LOCALSTACK_PORT}:4566" in services["localstack"]["ports"]
-    assert f"127.0.0.1:{compose.POSTGRES_PORT}:5432" in services["postgres"]["ports"]
-    env = services["postgres"]["environment"]
-    assert (env["POSTGRES_USER"], env["POSTGRES_PASSWORD"], env["POSTGRES_DB"]) == (
-        compose.POSTGRES_USER, compose.POSTGRES_PASSWORD, compose.POSTGRES_DB)  # fmt: skip
+def test_the_stand_in_builder_replaces_exactly_the_official_images():
+    script = (ROOT / "docker" / "images.sh").read_text()
+    assert f"OFFICIAL_LOCALSTACK_IMAGE={compose.DEFAULT_LOCALSTACK_IMAGE}\n" in script
+    assert f"OFFICIAL_POSTGRES_IMAGE={compose.DEFAULT_POSTGRES_IMAGE}\n" in script
+    assert "export TIDEWATER_LOCALSTACK_IMAGE TIDEWATER_POSTGRES_IMAGE" in script
 
 
-def test_functions_can_reach_postgres_by_service_name(compose_file):
-    services = compose_file["services"]
-    network = services["localstack"]["environment"]["LAMBDA_DOCKER_NETWORK"]
-    assert compose_file["networks"]["tidewater"]["name"] == network
-    assert "tidewater" in services["postgres"]["networks"]
-    assert compose.POSTGRES_SERVICE in services
-    assert compose.POSTGRES_SERVICE == stacks.POSTGRES_ALIAS
-    assert "/var/run/docker.sock:/var/run/docker.sock" in services["localstack"]["volumes"]
+def test_builds_and_containers_use_the_host_network_and_no_docker_socket(compose_file):
+    for name, service in compose_file["services"].items():
+        assert service["network_mode"] == "host", name
+        assert "ports" not in service and "networks" not in service, name  # nothing to publish on the host network
+        assert not any("docker.sock" in volume for volume in service.get("volumes", [])), name
+    assert compose_file["services"]["localstack"]["build"]["network"] == "host"
+    assert "networks" not in compose_file
+
+
+def test_ports_are_the_settings_the_backend_reads_and_bind_loopback_only(localstack, postgres):
+    gateway = f"127.0.0.1:${{{compose.LOCALSTACK_PORT_SETTING}:-{compose.DEFAULT_LOCALSTACK_PORT}}}"
+    assert localstack["environment"]["GATEWAY_LISTEN"] == localstack["environment"]["LOCALSTACK_HOST"] == gateway
+    # LocalStack's default server (twisted) binds 0.0.0.0 whatever GATEWAY_LISTEN says.
+    assert localstack["environment"]["GATEWAY_SERVER"] == "hypercorn"
+    assert postgres["environment"]["PGPORT"] == f"${{{compose.POSTGRES_PORT_SETTING}:-{compose.DEFAULT_POSTGRES_PORT}}}"
+    assert "listen_addresses=127.0.0.1" in postgres["command"]
+
+
+def test_localstack_runs_functions_with_our_process_executor_and_reaches_nothing_outside(localstack):
+    dockerfile = (ROOT / localstack["build"]["dockerfile"]).read_text()
+    assert "LAMBDA_RUNTIME_EXECUTOR=process" in dockerfile
+    assert "TIDEWATER_LAMBDA_RUNTIMES_DIR=/opt/tidewater/runtimes" in dockerfile
+    assert "/opt/tidewater/runtimes/python3.13" in dockerfile
+    env = localstack["environment"]
+    assert (env["DNS_ADDRESS"], env["SKIP_SSL_CERT_DOWNLOAD"]) == ("0", "1")
+    assert env["SERVICES"] == host.SERVICES
+    assert env["SQS_ENDPOINT_STRATEGY"] == "off"  # queue URLs on 127.0.0.1, which the aws provider parses
 
 
 def test_both_services_have_health_checks(compose_file):
@@ -61,7 +96,17 @@ def test_both_services_have_health_checks(compose_file):
     assert compose_file["services"]["localstack"]["depends_on"]["postgres"]["condition"] == "service_healthy"
 
 
-# --- compose file x testcontainers fixture x Terraform ---------------------------------------------
+def test_every_variable_in_the_compose_file_is_a_tidewater_setting_with_a_default():
+    text = (ROOT / "docker-compose.yml").read_text()
+    variables = re.findall(r"(?<!\$)\$\{([A-Z_]+)(:-[^}]*)?\}", text)
+    assert variables, "the compose file has no settings?"
+    for name, default in variables:
+        assert name in (compose.LOCALSTACK_PORT_SETTING, compose.POSTGRES_PORT_SETTING,
+                        compose.LOCALSTACK_IMAGE_SETTING, compose.POSTGRES_IMAGE_SETTING), name  # fmt: skip
+        assert default, f"${{{name}}} needs a default so `docker compose up` works without settings"
+
+
+# --- compose file x compose backend x Terraform -----------------------------------------------------
 
 TERRAFORM = ROOT / "terraform"
 
@@ -89,73 +134,40 @@ def local_tfvars() -> dict:
     return {k: _unquote(v) for k, v in _hcl(TERRAFORM / "envs" / "local.tfvars").items() if not k.startswith("__")}
 
 
-@pytest.fixture(scope="module")
-def testcontainers_settings() -> dict:
-    """What tests/stacks.py configures, read from its source (starting it needs Docker)."""
-    import ast
-    import inspect
-
-    def value(node):  # a literal, or the source text of a name such as POSTGRES_ALIAS
-        return node.value if isinstance(node, ast.Constant) else ast.unparse(node)
-
-    env, kwargs = {}, {}
-    for node in ast.walk(ast.parse(inspect.getsource(stacks.from_testcontainers))):
-        if not isinstance(node, ast.Call):
-            continue
-        if isinstance(node.func, ast.Attribute) and node.func.attr == "with_env":
-            env[value(node.args[0])] = value(node.args[1])
-        if isinstance(node.func, ast.Name) and node.func.id in ("PostgresContainer", "StackEnv"):
-            kwargs.update({keyword.arg: value(keyword.value) for keyword in node.keywords})
-    return {"env": env, **kwargs}
+def test_database_name_and_user_agree_everywhere(postgres, terraform_defaults):
+    env = postgres["environment"]
+    assert env["POSTGRES_DB"] == compose.POSTGRES_DB == terraform_defaults["database_name"]
+    assert env["POSTGRES_USER"] == compose.POSTGRES_USER == terraform_defaults["database_username"]
+    assert env["POSTGRES_PASSWORD"] == compose.POSTGRES_PASSWORD
 
 
-def test_database_name_and_user_agree_everywhere(compose_file, terraform_defaults, testcontainers_settings):
-    env = compose_file["services"]["postgres"]["environment"]
-    assert env["POSTGRES_DB"] == testcontainers_settings["dbname"] == terraform_defaults["database_name"]
-    assert env["POSTGRES_USER"] == testcontainers_settings["username"] == terraform_defaults["database_username"]
-    assert env["POSTGRES_PASSWORD"] == testcontainers_settings["password"] == compose.POSTGRES_PASSWORD
-
-
-def test_functions_see_postgres_on_the_same_host_and_port(compose_file, terraform_defaults, testcontainers_settings):
-    # Inside the Docker network the functions use the service name / alias and the container port.
-    container_port = int(compose_file["services"]["postgres"]["ports"][0].rsplit(":", 1)[1])
-    assert container_port == 5432 == terraform_defaults["database_port"]
-    assert compose.ComposeStack(ROOT).stack_env().function_db_port == container_port
-    assert compose.ComposeStack(ROOT).stack_env().function_db_host == compose.POSTGRES_SERVICE
-    assert testcontainers_settings["function_db_host"] == "POSTGRES_ALIAS"
-    assert int(testcontainers_settings["function_db_port"]) == container_port
-    assert compose.POSTGRES_SERVICE == stacks.POSTGRES_ALIAS == "postgres"
-
-
-def test_localstack_settings_agree_between_compose_and_testcontainers(compose_file, testcontainers_settings):
-    compose_env = compose_file["services"]["localstack"]["environment"]
-    tc_env = testcontainers_settings["env"]
-    # Both give LocalStack the network its Lambda containers join (where `postgres` resolves).
-    assert "LAMBDA_DOCKER_NETWORK" in compose_env and "LAMBDA_DOCKER_NETWORK" in tc_env
-    for name in ("LAMBDA_EVENT_SOURCE_MAPPING_POLL_INTERVAL_SEC",
-                 "LAMBDA_EVENT_SOURCE_MAPPING_MAX_BACKOFF_ON_EMPTY_POLL_SEC",
-                 "LAMBDA_RETRY_BASE_DELAY"):  # fmt: skip
-        assert str(compose_env[name]) == str(tc_env[name]), name
-    assert compose_file["services"]["localstack"]["image"].split(":")[1] == stacks.LOCALSTACK_IMAGE.split(":")[1]
-    assert compose_file["services"]["postgres"]["image"].split(":")[1] == stacks.POSTGRES_IMAGE.split(":")[1]
+def test_functions_see_postgres_where_this_machine_does(tmp_path, monkeypatch):
+    # Host networking: the functions run inside the LocalStack container, on this machine's loopback.
+    monkeypatch.setenv(compose.POSTGRES_PORT_SETTING, "25433")
+    monkeypatch.setenv(compose.LOCALSTACK_PORT_SETTING, "24566")
+    env = compose.ComposeStack(tmp_path).stack_env()
+    assert (env.function_db_host, env.function_db_port) == ("127.0.0.1", 25433)
+    assert env.database_url.endswith("@127.0.0.1:25433/tidewater")
+    assert env.endpoint_url == "http://127.0.0.1:24566"
 
 
 def test_terraform_gets_the_connection_from_the_tooling_not_from_local_tfvars(local_tfvars, terraform_defaults,
-                                                                             tmp_path):
+                                                                             tmp_path, monkeypatch):
     from tidewater.deploy import _terraform_env
-    from tidewater.stack.env import StackEnv
 
-    # The host differs per backend (127.0.0.1, `postgres`), so local.tfvars must not pin it.
+    monkeypatch.delenv(compose.POSTGRES_PORT_SETTING, raising=False)
+
+    # The database differs per stack (its port above all), so local.tfvars must not pin it.
     for name in ("database_host", "database_port", "database_password", "database_username", "database_name"):
         assert name not in local_tfvars, f"{name} comes from `make up` (TF_VAR_{name}), not envs/local.tfvars"
     assert local_tfvars["create_database"] is False
     assert local_tfvars["database_sslmode"] == "prefer"  # the compose/testcontainers Postgres has no TLS
 
-    env = compose.ComposeStack(ROOT).stack_env()
-    tf_env = _terraform_env(StackEnv(**env.__dict__), tmp_path)
+    env = compose.ComposeStack(tmp_path).stack_env()
+    tf_env = _terraform_env(env, tmp_path)
     tf_vars = {k.removeprefix("TF_VAR_"): v for k, v in tf_env.items() if k.startswith("TF_VAR_")}
     assert set(tf_vars) <= set(terraform_defaults), "every TF_VAR_ the tooling sets must be a declared variable"
-    assert tf_vars["database_host"] == compose.POSTGRES_SERVICE
-    assert tf_vars["database_port"] == "5432"
+    assert tf_vars["database_host"] == "127.0.0.1"
+    assert tf_vars["database_port"] == str(compose.DEFAULT_POSTGRES_PORT)
     assert (tf_vars["database_name"], tf_vars["database_username"]) == (
         terraform_defaults["database_name"], terraform_defaults["database_username"])  # fmt: skip

@@ -70,7 +70,8 @@ def test_ci_runs_lint_unit_checkov_and_e2e_on_both_backends():
     jobs = yaml.safe_load((ROOT / ".github" / "workflows" / "ci.yml").read_text())["jobs"]
     assert {"lint", "unit", "checkov", "e2e-host", "e2e-docker"} <= set(jobs)
     assert jobs["e2e-host"]["env"]["TIDEWATER_TEST_STACK"] == "host"
-    assert jobs["e2e-docker"]["env"]["TIDEWATER_TEST_STACK"] == "docker"
+    # The Docker job runs what `make test` runs where Docker can run, so the two never drift.
+    assert "make e2e-docker" in str(jobs["e2e-docker"]["steps"])
     steps = "\n".join(str(step) for job in jobs.values() for step in job["steps"])
     for command in ("make unit", "make e2e", "terraform fmt -check", "terraform -chdir=terraform validate",
                     "checkov -d terraform", "ruff check"):  # fmt: skip

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import platform
 from pathlib import Path
 
 from tidewater.stack.compose import ComposeStack, docker_available
@@ -29,8 +30,26 @@ def resolve(name: str, instance_dir: Path) -> str:
     return _recorded_backend(instance_dir) or ("compose" if docker_available() else "host")
 
 
+def host_backend_unsupported() -> str | None:
+    """Why the host backend cannot run here, or None. It runs the functions' zips (manylinux x86_64 wheels)
+    as plain processes and needs Linux's /proc and runuser."""
+    system, machine = platform.system(), platform.machine()
+    if system == "Linux" and machine in ("x86_64", "AMD64"):
+        return None
+    return (
+        f"The host backend runs only on x86_64 Linux, and this is {system} on {machine}: the Lambda zips carry "
+        "Linux x86_64 libraries and the functions run as plain processes here. Start Docker (e.g. Docker Desktop) "
+        "and run `make up` again: the compose backend runs LocalStack and the functions in Linux containers, with "
+        "the zips built for their architecture."
+    )
+
+
 def get_stack(name: str = "auto", instance_dir: Path | None = None) -> HostStack | ComposeStack:
     instance_dir = instance_dir or state_dir()
     backend = resolve(name, instance_dir)
-    return HostStack(instance_dir) if backend == "host" else ComposeStack(instance_dir)
+    if backend == "compose":
+        return ComposeStack(instance_dir)
+    if reason := host_backend_unsupported():
+        raise SystemExit(reason)
+    return HostStack(instance_dir)
 

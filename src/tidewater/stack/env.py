@@ -44,6 +44,8 @@ class StackEnv:
     function_db_host: str
     function_db_port: int
     region: str = REGION
+    # The architecture the functions run on (the zips are built for it): x86_64 or arm64.
+    lambda_architecture: str = "x86_64"
 
     def as_environ(self) -> dict[str, str]:
         return {
@@ -54,6 +56,7 @@ class StackEnv:
             "DATABASE_URL": self.database_url,
             "TIDEWATER_FUNCTION_DB_HOST": self.function_db_host,
             "TIDEWATER_FUNCTION_DB_PORT": str(self.function_db_port),
+            "TIDEWATER_LAMBDA_ARCHITECTURE": self.lambda_architecture,
         }
 
     def write(self, path: Path) -> None:
@@ -78,6 +81,7 @@ class StackEnv:
             function_db_host=values["TIDEWATER_FUNCTION_DB_HOST"],
             function_db_port=int(values["TIDEWATER_FUNCTION_DB_PORT"]),
             region=values.get("AWS_DEFAULT_REGION", REGION),
+            lambda_architecture=values.get("TIDEWATER_LAMBDA_ARCHITECTURE", "x86_64"),
         )
 
 
