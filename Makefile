@@ -1,7 +1,9 @@
 # tidewater — the front door. `make help` lists the targets.
 #
 # BACKEND=auto|host|compose chooses the local stack (auto: compose when a Docker daemon answers,
-# host otherwise). Everything else is read from .tidewater/stack.env written by `make up`.
+# host otherwise); EMULATOR=localstack|ministack the AWS emulator (default: the one the running stack
+# has, else localstack; ministack runs on the host backend). Everything else is read from
+# .tidewater/stack.env written by `make up`.
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -13,6 +15,9 @@ VENV      := .venv
 PY        := $(VENV)/bin/python
 TIDEWATER := $(VENV)/bin/tidewater
 BACKEND   ?= auto
+EMULATOR  ?=
+# `make test` runs the e2e suite once per emulator (EMULATOR=x: on x only).
+TEST_EMULATORS ?= $(or $(EMULATOR),localstack ministack)
 PYTEST_ARGS ?=
 DEPLOY_ARGS ?=
 BENCH_ARGS ?=
@@ -33,7 +38,7 @@ $(VENV)/.installed: pyproject.toml functions/processor/requirements.txt
 venv: $(VENV)/.installed ## create the dev venv (.venv, Python 3.13)
 
 up: venv ## start the local stack (idempotent) and write .tidewater/stack.env
-	$(TIDEWATER) up --backend $(BACKEND)
+	$(TIDEWATER) up --backend $(BACKEND) $(if $(EMULATOR),--emulator $(EMULATOR))
 
 down: venv ## stop exactly what `make up` started and delete its data
 	$(TIDEWATER) down
@@ -56,22 +61,26 @@ demo: up deploy ## up + deploy + upload seed_data + wait + print the summary and
 status: venv ## queues, DLQ, ledger counts
 	$(TIDEWATER) status
 
-logs: venv ## the processor's recent CloudWatch logs (LocalStack's own log: .tidewater/localstack/localstack.log)
+logs: venv ## the processor's recent CloudWatch logs (the emulator's own: .tidewater/<emulator>/<emulator>.log)
 	$(TIDEWATER) logs
 
 unit: venv ## fast tests: no services
 	$(PY) -m pytest -m unit $(PYTEST_ARGS)
 
-e2e: venv ## end-to-end tests through the real local stack
-	$(PY) -m pytest -m e2e $(PYTEST_ARGS)
+e2e: venv ## end-to-end tests through the real local stack, on each of TEST_EMULATORS
+	@status=0; for emulator in $(TEST_EMULATORS); do \
+	  echo "==> e2e tests on $$emulator"; \
+	  TIDEWATER_TEST_EMULATOR=$$emulator $(PY) -m pytest -m e2e $(PYTEST_ARGS) || status=1; \
+	done; exit $$status
 
 browser: ## headless Chromium for the report screenshot test (apt; skipped when /usr/bin/chromium exists)
 	@test -x /usr/bin/chromium || { \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
-test: venv browser ## the whole suite from a clean clone (starts its own stack)
-	$(PY) -m pytest $(PYTEST_ARGS)
+test: venv browser ## the whole suite from a clean clone: unit tests, then e2e on each emulator (own stacks)
+	@status=0; $(PY) -m pytest -m unit $(PYTEST_ARGS) || status=1; \
+	$(MAKE) --no-print-directory e2e || status=1; exit $$status
 
 lint: venv ## ruff + terraform fmt + checkov + bandit
 	$(VENV)/bin/ruff check src functions tests

@@ -17,8 +17,8 @@ from typing import Any
 
 from tidewater.aws import Pipeline
 from tidewater.logs import log_events
+from tidewater.stack import emulators
 from tidewater.stack.env import repo_root
-from tidewater.stack.host import health
 from tidewater.stack.procs import free_port
 
 FINAL_STATUSES = ("loaded", "duplicate", "quarantined")
@@ -77,7 +77,7 @@ class BenchStack:
 
     def pick_ports(self) -> None:
         """Free ports for the next `up` of a fresh stack (the default 4566 may be the user's)."""
-        self._ports = {"TIDEWATER_LOCALSTACK_PORT": str(free_port()), "TIDEWATER_POSTGRES_PORT": str(free_port())}
+        self._ports = {"TIDEWATER_EMULATOR_PORT": str(free_port()), "TIDEWATER_POSTGRES_PORT": str(free_port())}
 
     # ---- commands -------------------------------------------------------------------------------
     def run(self, cmd: list[str], log_name: str, timeout: float = 1200) -> float:
@@ -275,4 +275,4 @@ def parse_report(message: str) -> dict[str, Any] | None:
 
 
 def localstack_version(endpoint_url: str) -> str:
-    return str((health(endpoint_url) or {}).get("version", "unknown"))
+    return emulators.get("localstack").version(endpoint_url)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from tidewater.bench.stack import BENCH_VAR_FILE, BenchStack
 from tidewater.bench.stats import figure
-from tidewater.stack.venvs import ensure_localstack_venv, ensure_runtime_venvs
+from tidewater.stack import emulators
+from tidewater.stack.venvs import ensure_runtime_venvs
 
 
 def prepare(bench: BenchStack) -> None:
@@ -15,7 +16,7 @@ def prepare(bench: BenchStack) -> None:
     say("platform: preparing (untimed): make venv, LocalStack + runtime venvs, zips")
     bench.run(["make", "-s", "venv"], "prepare-venv")
     venvs = bench.root / ".tidewater" / "venvs"  # shared by every instance of the checkout
-    ensure_localstack_venv(venvs)
+    emulators.get("localstack").install(venvs)
     ensure_runtime_venvs(venvs / "runtimes")
     bench.run(["make", "-s", "build"], "prepare-build")
     if (bench.state / "host.json").exists():

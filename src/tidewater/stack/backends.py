@@ -29,8 +29,15 @@ def resolve(name: str, instance_dir: Path) -> str:
     return _recorded_backend(instance_dir) or ("compose" if docker_available() else "host")
 
 
-def get_stack(name: str = "auto", instance_dir: Path | None = None) -> HostStack | ComposeStack:
+def get_stack(name: str = "auto", instance_dir: Path | None = None, emulator: str | None = None
+              ) -> HostStack | ComposeStack:  # fmt: skip
+    """emulator: None = the one the instance runs (a new one: LocalStack)."""
     instance_dir = instance_dir or state_dir()
     backend = resolve(name, instance_dir)
-    return HostStack(instance_dir) if backend == "host" else ComposeStack(instance_dir)
+    if backend == "host":
+        return HostStack(instance_dir, emulator)
+    if emulator not in (None, "localstack"):
+        raise SystemExit(f"The compose backend runs LocalStack only (docker-compose.yml); for {emulator} use "
+                         f"BACKEND=host EMULATOR={emulator}.")  # fmt: skip
+    return ComposeStack(instance_dir)
 
