@@ -52,6 +52,8 @@ class LocalStack(Emulator):
             "LAMBDA_EVENT_SOURCE_MAPPING_MAX_BACKOFF_ON_EMPTY_POLL_SEC": "0.2",
             "LAMBDA_EVENT_SOURCE_MAPPING_POLL_INTERVAL_SEC": "0.01",
             "LAMBDA_RETRY_BASE_DELAY": "1",
+            # Queue metrics (the DLQ alarm's) every 10 s instead of every minute.
+            "SQS_CLOUDWATCH_METRICS_REPORT_INTERVAL": "10",
         }
 
     def healthy(self, health: dict) -> bool:
