@@ -2,7 +2,7 @@
 
 TIDEWATER_TEST_STACK chooses where it comes from:
 - ``auto`` (default): testcontainers when a Docker daemon answers, the host backend otherwise;
-- ``host``: a private host-backend stack under .tidewater/test-stack, or $TIDEWATER_TEST_STATE_DIR
+- ``host``: a private host-backend stack under .tidewater/test-stack-<emulator>, or $TIDEWATER_TEST_STATE_DIR
   (free ports; torn down after);
 - ``docker``: testcontainers (LocalStackContainer + PostgresContainer on one Docker network);
 - ``external``: the stack you started with `make up` (deployed again with the current code; kept).
