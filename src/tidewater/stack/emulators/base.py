@@ -20,16 +20,14 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import ClassVar
 
+from tidewater.stack.venvs import ensure_emulator_venv
+
 
 class Emulator(ABC):
     name: ClassVar[str]  # as on the command line and in stack.env: localstack, ministack
     label: ClassVar[str]  # for messages: "LocalStack 4.14.0"
     health_path: ClassVar[str]  # GET <endpoint><health_path> answers a JSON document
-
-    @abstractmethod
-    def install(self, venvs_dir: Path) -> Path:
-        """Create or refresh its own venv under `venvs_dir` (shared by the checkout's instances) and
-        return that venv's python. Quick when nothing changed."""
+    services: ClassVar[tuple[str, ...]]  # the services the pipeline needs, as its health document names them
 
     @abstractmethod
     def command(self, python: Path) -> list[str]:
@@ -40,11 +38,13 @@ class Emulator(ABC):
         """Its own environment variables: where to listen (127.0.0.1:`port`), where its data goes
         (under `home`), which Python runs Lambda functions (the runtime venvs in `runtimes_dir`)."""
 
-    @abstractmethod
-    def healthy(self, health: dict) -> bool:
-        """Whether its health document says every service the pipeline needs is ready."""
-
     # ---- the same for every emulator ----------------------------------------------------------
+    def install(self, venvs_dir: Path) -> Path:
+        """Create or refresh its own venv under `venvs_dir` (shared by the checkout's instances) from
+        requirements/<name>.txt and its pinned constraints, with our package (its patches, plugins);
+        return that venv's python. Quick when nothing changed."""
+        return ensure_emulator_venv(venvs_dir, self.name, self.label)
+
     def home(self, instance_dir: Path) -> Path:
         return instance_dir / self.name
 
@@ -64,6 +64,11 @@ class Emulator(ABC):
         temp = str(self.temp_dir(home))
         return {"TMPDIR": temp, "TEMP": temp, "TMP": temp, **self.settings(port, home, runtimes_dir)}
 
+    def healthy(self, health: dict) -> bool:
+        """Whether its health document reports each of `services` `available` or `running`."""
+        services = health.get("services", {})
+        return all(services.get(name) in ("available", "running") for name in self.services)
+
     def health(self, endpoint_url: str, timeout: float = 2) -> dict | None:
         """Its health document, or None when it does not answer."""
         try:
@@ -77,8 +82,3 @@ class Emulator(ABC):
         """The version a running instance reports."""
         return str((self.health(endpoint_url) or {}).get("version", "unknown"))
 
-
-def services_ready(health: dict, wanted: tuple[str, ...]) -> bool:
-    """True when each wanted service is reported `available` or `running`."""
-    services = health.get("services", {})
-    return all(services.get(name) in ("available", "running") for name in wanted)

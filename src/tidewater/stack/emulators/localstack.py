@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tidewater.stack.emulators.base import Emulator, services_ready
-from tidewater.stack.venvs import ensure_emulator_venv
+from tidewater.stack.emulators.base import Emulator
 
 SERVICES = ("s3", "sqs", "lambda", "iam", "sts", "kms", "logs", "secretsmanager", "events", "sns", "cloudwatch")
 
@@ -19,9 +18,7 @@ class LocalStack(Emulator):
     name = "localstack"
     label = "LocalStack 4.14.0"
     health_path = "/_localstack/health"
-
-    def install(self, venvs_dir: Path) -> Path:
-        return ensure_emulator_venv(venvs_dir, self.name, self.label)
+    services = SERVICES
 
     def command(self, python: Path) -> list[str]:
         return [str(python), "-m", "localstack.runtime.main"]
@@ -55,6 +52,3 @@ class LocalStack(Emulator):
             # Queue metrics (the DLQ alarm's) every 10 s instead of every minute.
             "SQS_CLOUDWATCH_METRICS_REPORT_INTERVAL": "10",
         }
-
-    def healthy(self, health: dict) -> bool:
-        return services_ready(health, SERVICES)

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tidewater.stack.emulators.base import Emulator, services_ready
-from tidewater.stack.venvs import ensure_emulator_venv
+from tidewater.stack.emulators.base import Emulator
 
 # The names in MiniStack's health document (CloudWatch is "monitoring" there).
 SERVICES = ("s3", "sqs", "lambda", "iam", "sts", "kms", "logs", "secretsmanager", "events", "sns", "monitoring")
@@ -23,9 +22,7 @@ class MiniStack(Emulator):
     name = "ministack"
     label = "MiniStack 1.5.33"
     health_path = "/_ministack/health"
-
-    def install(self, venvs_dir: Path) -> Path:
-        return ensure_emulator_venv(venvs_dir, self.name, self.label)
+    services = SERVICES
 
     def command(self, python: Path) -> list[str]:
         return [str(python), "-m", "tidewater.ministack_patches"]
@@ -40,6 +37,3 @@ class MiniStack(Emulator):
             # Functions inherit MiniStack's environment: no tool of its venv on their PATH.
             "PATH": f"{runtimes_dir / 'python3.13' / 'bin'}:/usr/local/bin:/usr/bin:/bin",
         }
-
-    def healthy(self, health: dict) -> bool:
-        return services_ready(health, SERVICES)
