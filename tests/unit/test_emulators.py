@@ -9,6 +9,7 @@ import pytest
 from tidewater.stack import emulators
 from tidewater.stack.backends import get_stack
 from tidewater.stack.env import StackEnv
+from tidewater.stack.host import HostStack
 
 
 @pytest.mark.parametrize("name", sorted(emulators.EMULATORS))
@@ -59,3 +60,13 @@ def test_stack_env_names_the_emulator_and_reads_older_files_as_localstack(tmp_pa
     older = "\n".join(line for line in (tmp_path / "stack.env").read_text().splitlines() if "EMULATOR" not in line)
     Path(tmp_path / "old.env").write_text(older)
     assert StackEnv.read(tmp_path / "old.env").emulator == "localstack"
+
+
+def test_a_stack_started_before_there_were_two_emulators_is_still_known_and_stopped(tmp_path):
+    # GIVEN host.json as an older `make up` wrote it (LocalStack's pid under its old name)
+    (tmp_path / "host.json").write_text(
+        '{"localstack_port": 4566, "postgres_port": 5499, "postgres_password": "x", "localstack_pid": 4242}'
+    )
+    # THEN `down` and `up` read it as a LocalStack stack with that pid
+    state = HostStack(tmp_path)._load_state()
+    assert (state.emulator, state.emulator_port, state.emulator_pid) == ("localstack", 4566, 4242)

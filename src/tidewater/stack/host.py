@@ -63,7 +63,11 @@ class HostStack:
 
     def _load_state(self) -> HostState | None:
         try:
-            return HostState(**json.loads(self._state_file.read_text()))
+            recorded = json.loads(self._state_file.read_text())
+            if "localstack_port" in recorded:  # written before there were two emulators
+                recorded = {"emulator": "localstack", "emulator_port": recorded.pop("localstack_port"),
+                            "emulator_pid": recorded.pop("localstack_pid", None), **recorded}  # fmt: skip
+            return HostState(**recorded)
         except (OSError, ValueError, TypeError):
             return None
 
