@@ -20,6 +20,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from tests.e2e.test_host_executor import ROLE, RUNTIME, make_zip
+from tests.stacks import wait_until
 from tidewater.stack.env import EMULATOR_CREDENTIALS
 
 pytestmark = pytest.mark.e2e
@@ -95,6 +96,40 @@ def test_tags_sent_with_a_multipart_upload_reach_the_object(stack):
     finally:
         s3.delete_object(Bucket=bucket, Key="big.zip")
         s3.delete_bucket(Bucket=bucket)
+
+
+def test_every_log_line_of_a_function_has_an_event_id(stack):
+    # GIVEN a function that prints, invoked once (its lines: START, the print, END, REPORT)
+    lam, logs = stack.client("lambda"), stack.client("logs")
+    name = f"tw-api-{uuid.uuid4().hex[:8]}"
+    lam.create_function(FunctionName=name, Runtime=RUNTIME, Role=ROLE, Handler="app.handler",
+                        Code={"ZipFile": make_zip({"app.py": PRINTS})})  # fmt: skip
+
+    def logged() -> list[dict]:
+        """Its log lines once the print and the REPORT line are in (FilterLogEvents, as `tidewater logs`)."""
+        if not logs.describe_log_groups(logGroupNamePrefix=f"/aws/lambda/{name}")["logGroups"]:
+            return []
+        events = logs.filter_log_events(logGroupName=f"/aws/lambda/{name}")["events"]
+        messages = " ".join(event["message"] for event in events)
+        return events if "hello from the function" in messages and "REPORT" in messages else []
+
+    try:
+        lam.get_waiter("function_active_v2").wait(FunctionName=name)
+        lam.invoke(FunctionName=name, Payload=b"{}")
+        # WHEN its log group is read
+        events = wait_until(logged, 30, "the function's log lines")
+    finally:
+        lam.delete_function(FunctionName=name)
+    # THEN each line has an event id, none twice, as on AWS
+    ids = [event.get("eventId") for event in events]
+    assert None not in ids and len(set(ids)) == len(ids), events
+
+
+PRINTS = """
+def handler(event, context):
+    print("hello from the function")
+    return {}
+"""
 
 
 IMPORTS = """

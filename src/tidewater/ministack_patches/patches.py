@@ -24,6 +24,11 @@ keep_multipart_upload_tags - CreateMultipartUpload ignores its ``x-amz-tagging``
   object uploaded in parts has no tags (an ``aws_s3_object`` over 5 MB: a ``tags_all`` change on
   every plan). We keep the tags with the upload and give them to the object CompleteMultipartUpload
   creates, as PutObject does with the same header.
+
+give_log_events_ids - the log lines MiniStack writes itself (a Lambda function's output, START,
+  END, REPORT) are stored without the ``eventId`` that PutLogEvents gives its events, so
+  FilterLogEvents answers them without one, which AWS never does (`tidewater logs` dedupes by it).
+  Every event stored without an id gets one, as PutLogEvents does.
 """
 
 from __future__ import annotations
@@ -35,7 +40,8 @@ from pathlib import Path
 from urllib.parse import parse_qs
 
 from ministack.core import lambda_runtime
-from ministack.services import cloudwatch, s3
+from ministack.core.responses import new_uuid
+from ministack.services import cloudwatch, cloudwatch_logs, s3
 
 # ---- run_functions_with_the_runtime_venv --------------------------------------------------------
 
@@ -172,7 +178,22 @@ def keep_multipart_upload_tags() -> None:
     s3._complete_multipart_upload = complete_multipart_upload
 
 
+# ---- give_log_events_ids ------------------------------------------------------------------------
+
+
+def give_log_events_ids() -> None:
+    append = cloudwatch_logs._append_log_events
+
+    def append_log_events(stream, events):
+        for event in events:
+            event.setdefault("eventId", new_uuid())
+        return append(stream, events)
+
+    cloudwatch_logs._append_log_events = append_log_events
+
+
 def apply_all() -> None:
     run_functions_with_the_runtime_venv()
     describe_alarms_with_every_field()
     keep_multipart_upload_tags()
+    give_log_events_ids()

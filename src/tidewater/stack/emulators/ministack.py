@@ -2,7 +2,7 @@
 
 MiniStack runs a Python function's execution environment as a subprocess of its own interpreter,
 so its venv's packages (hypercorn, PyYAML, its pinned botocore 1.43) would be importable by every
-function. Our start-up patches (``tidewater.ministack_patches``, which also fix two of its API
+function. Our start-up patches (``tidewater.ministack_patches``, which also fix three of its API
 bugs) make it start that subprocess with the Lambda runtime venv's Python instead — the same venv
 that runs functions on LocalStack, holding nothing but the runtime's boto3 — and the PATH it
 hands to functions starts with that venv's bin/.
