@@ -92,7 +92,7 @@ lint: venv ## ruff + terraform fmt + checkov + bandit
 	@# B404/B603: subprocess with argument lists (never a shell); see tests/unit/test_security_scans.py.
 	$(VENV)/bin/bandit -r functions src -q -s B404,B603
 
-bench: venv ## benchmarks on a private stack (.tidewater/bench): bench/results.json, docs/performance.md
+bench: venv ## benchmarks on private stacks (.tidewater/bench, -ministack): bench/results.json, docs/performance.md, docs/emulators.md
 	$(PY) -m tidewater.bench $(BENCH_ARGS)
 
 clean: ## remove build output and the dev venv (run `make down` first)
