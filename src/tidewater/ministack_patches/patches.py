@@ -36,6 +36,7 @@ from __future__ import annotations
 import html
 import json
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import parse_qs
 
@@ -87,8 +88,7 @@ def _text(value) -> str:
 
 
 def _timestamp(value) -> str:
-    from datetime import UTC, datetime
-
+    """Epoch seconds (MiniStack's JSON answer) as the query protocol's ISO 8601."""
     return datetime.fromtimestamp(float(value), UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
