@@ -1,7 +1,9 @@
 # tidewater — the front door. `make help` lists the targets.
 #
 # BACKEND=auto|host|compose chooses the local stack (auto: compose when a Docker daemon answers,
-# host otherwise). Everything else is read from .tidewater/stack.env written by `make up`.
+# host otherwise); EMULATOR=localstack|ministack the AWS emulator (default: the one the running stack
+# has, else localstack; ministack runs on the host backend). Everything else is read from
+# .tidewater/stack.env written by `make up`.
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -13,6 +15,9 @@ VENV      := .venv
 PY        := $(VENV)/bin/python
 TIDEWATER := $(VENV)/bin/tidewater
 BACKEND   ?= auto
+EMULATOR  ?=
+# `make test` runs the e2e suite once per emulator (EMULATOR=x: on x only).
+TEST_EMULATORS ?= $(or $(EMULATOR),localstack ministack)
 PYTEST_ARGS ?=
 DEPLOY_ARGS ?=
 BENCH_ARGS ?=
@@ -33,7 +38,7 @@ $(VENV)/.installed: pyproject.toml functions/processor/requirements.txt
 venv: $(VENV)/.installed ## create the dev venv (.venv, Python 3.13)
 
 up: venv ## start the local stack (idempotent) and write .tidewater/stack.env
-	$(TIDEWATER) up --backend $(BACKEND)
+	$(TIDEWATER) up --backend $(BACKEND) $(if $(EMULATOR),--emulator $(EMULATOR))
 
 down: venv ## stop exactly what `make up` started and delete its data
 	$(TIDEWATER) down
@@ -56,14 +61,17 @@ demo: up deploy ## up + deploy + upload seed_data + wait + print the summary and
 status: venv ## queues, DLQ, ledger counts
 	$(TIDEWATER) status
 
-logs: venv ## the processor's recent CloudWatch logs (LocalStack's own log: .tidewater/localstack/localstack.log)
+logs: venv ## the processor's recent CloudWatch logs (the emulator's own: .tidewater/<emulator>/<emulator>.log)
 	$(TIDEWATER) logs
 
 unit: venv ## fast tests: no services
 	$(PY) -m pytest -m unit $(PYTEST_ARGS)
 
-e2e: venv ## end-to-end tests through the real local stack
-	$(PY) -m pytest -m e2e $(PYTEST_ARGS)
+e2e: venv ## end-to-end tests through the real local stack, on each of TEST_EMULATORS
+	@status=0; for emulator in $(TEST_EMULATORS); do \
+	  echo "==> e2e tests on $$emulator"; \
+	  TIDEWATER_TEST_EMULATOR=$$emulator $(PY) -m pytest -m e2e $(PYTEST_ARGS) || status=1; \
+	done; exit $$status
 
 e2e-docker: venv ## the container path: compose backend + testcontainers e2e (starts Docker and builds images if needed)
 	bash docker/e2e.sh
@@ -78,9 +86,10 @@ browser: ## headless Chromium for the report screenshot test: apt installs it wh
 	  echo "make browser: no chromium here and no apt-get to install it with; install Chromium (macOS: brew install --cask chromium) for the report screenshot test, which is skipped until then" >&2; \
 	fi
 
-test: venv browser ## the whole suite from a clean clone (starts its own stack), then make e2e-docker where it can run
-	$(PY) -m pytest $(PYTEST_ARGS)
-	bash docker/e2e.sh --or-skip
+test: venv browser ## the whole suite from a clean clone: unit tests, e2e on each emulator (own stacks), then make e2e-docker where it can run
+	@status=0; $(PY) -m pytest -m unit $(PYTEST_ARGS) || status=1; \
+	$(MAKE) --no-print-directory e2e || status=1; \
+	bash docker/e2e.sh --or-skip || status=1; exit $$status
 
 lint: venv ## ruff + terraform fmt + checkov + bandit
 	$(VENV)/bin/ruff check src functions tests
@@ -92,7 +101,7 @@ lint: venv ## ruff + terraform fmt + checkov + bandit
 	@# B404/B603: subprocess with argument lists (never a shell); see tests/unit/test_security_scans.py.
 	$(VENV)/bin/bandit -r functions src -q -s B404,B603
 
-bench: venv ## benchmarks on a private stack (.tidewater/bench): bench/results.json, docs/performance.md
+bench: venv ## benchmarks on private stacks (.tidewater/bench, -ministack): bench/results.json, docs/performance.md, docs/emulators.md
 	$(PY) -m tidewater.bench $(BENCH_ARGS)
 
 clean: ## remove build output and the dev venv (run `make down` first)

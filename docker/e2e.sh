@@ -133,8 +133,8 @@ main() {
   timed "images (official or stand-ins)" ensure_service_images
 
   say "1/2 the compose backend (state $COMPOSE_STATE)"
-  export TIDEWATER_LOCALSTACK_PORT TIDEWATER_POSTGRES_PORT
-  TIDEWATER_LOCALSTACK_PORT=$($PY -c 'from tidewater.stack.compose import free_low_port; print(free_low_port())')
+  export TIDEWATER_EMULATOR_PORT TIDEWATER_POSTGRES_PORT
+  TIDEWATER_EMULATOR_PORT=$($PY -c 'from tidewater.stack.compose import free_low_port; print(free_low_port())')
   TIDEWATER_POSTGRES_PORT=$($PY -c 'from tidewater.stack.compose import free_low_port; print(free_low_port())')
   COMPOSE_UP=yes
   timed "compose: up (image build included)" logged compose-up \
@@ -144,7 +144,7 @@ main() {
     $PY -m pytest -q "${SELECTION[@]}"
   timed "compose: down" logged compose-down env TIDEWATER_STATE_DIR="$COMPOSE_STATE" $TIDEWATER down
   COMPOSE_UP=
-  unset TIDEWATER_LOCALSTACK_PORT TIDEWATER_POSTGRES_PORT
+  unset TIDEWATER_EMULATOR_PORT TIDEWATER_POSTGRES_PORT
 
   say "2/2 the testcontainers fixture"
   timed "testcontainers: up, deploy, e2e" env TIDEWATER_TEST_STACK=docker $PY -m pytest -q --durations=3 "${SELECTION[@]}"

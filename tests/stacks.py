@@ -41,6 +41,10 @@ class TestStack:
     _controller: object | None = None  # knows how to stop/start Postgres for failure tests
 
     @property
+    def emulator(self) -> str:
+        return self.pipeline.env.emulator
+
+    @property
     def endpoint_url(self) -> str:
         return self.pipeline.env.endpoint_url
 
@@ -73,7 +77,11 @@ class TestStack:
 
 
 @contextlib.contextmanager
-def start_test_stack(mode: str) -> Iterator[TestStack]:
+def start_test_stack(mode: str, emulator: str = "localstack") -> Iterator[TestStack]:
+    if emulator != "localstack" and mode in ("auto", "docker"):
+        if mode == "docker":
+            raise ValueError(f"TIDEWATER_TEST_STACK=docker runs LocalStack only; use host for {emulator}")
+        mode = "host"  # the testcontainers path is LocalStack's
     if mode == "auto":
         mode = "docker" if docker_available() else "host"
     if mode != "external":
@@ -84,7 +92,7 @@ def start_test_stack(mode: str) -> Iterator[TestStack]:
         # The stack `make up` started knows how to stop and start its own Postgres (outage tests).
         yield TestStack("external", state, Pipeline.from_state(state), get_stack(instance_dir=state))
     elif mode == "host":
-        with from_host() as running:
+        with from_host(emulator) as running:
             yield running
     elif mode == "docker":
         with from_testcontainers() as running:
@@ -94,9 +102,10 @@ def start_test_stack(mode: str) -> Iterator[TestStack]:
 
 
 @contextlib.contextmanager
-def from_host() -> Iterator[TestStack]:
-    state = Path(os.environ.get("TIDEWATER_TEST_STATE_DIR") or repo_root() / ".tidewater" / "test-stack")
-    host = HostStack(state, localstack_port=free_port(), postgres_port=free_port())
+def from_host(emulator: str) -> Iterator[TestStack]:
+    default = repo_root() / ".tidewater" / f"test-stack-{emulator}"
+    state = Path(os.environ.get("TIDEWATER_TEST_STATE_DIR") or default)
+    host = HostStack(state, emulator, emulator_port=free_port(), postgres_port=free_port())
     host.down()  # a previous run killed half-way leaves nothing behind
     try:
         host.up()

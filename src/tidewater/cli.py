@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from tidewater.stack.backends import BACKENDS, get_stack
+from tidewater.stack.emulators import EMULATORS
 from tidewater.stack.env import state_dir
 
 
@@ -17,7 +18,7 @@ def _pipeline():
 
 
 def cmd_up(args) -> int:
-    get_stack(args.backend).up()
+    get_stack(args.backend, emulator=args.emulator).up()
     return 0
 
 
@@ -85,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("up", help="start the local stack (idempotent); writes .tidewater/stack.env")
     p.add_argument("--backend", choices=BACKENDS, default="auto", help="auto: compose if Docker answers, else host")
+    p.add_argument("--emulator", choices=tuple(EMULATORS),
+                   help="the AWS emulator (default: the one this stack already runs, else localstack)")
     p.set_defaults(func=cmd_up)
 
     p = sub.add_parser("down", help="stop exactly what `up` started and delete its data")

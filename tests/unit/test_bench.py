@@ -122,6 +122,7 @@ def sample_results() -> dict:
     out.update(stats.figure("naive_to_sql_rows_per_s", [20_000, 25_000, 30_000], 0))
     out.update(stats.figure("fanout_files", [1000, 1000], 0))
     out.update(stats.figure("fanout_processed", [1000, 999], 0))
+    out.update({"localstack_idle_rss_mb": 180.5, "ministack_idle_rss_mb": 45.2})
     out.update({"machine_cores": 2, "python_version": "3.13.0", "localstack_version": "4.14.0",
                 "date": "2026-01-01T00:00:00+00:00", "bench_wall_s": 900.0, "naive_to_sql_rows": 100_000})  # fmt: skip
     return results.with_ratios(out)
@@ -196,11 +197,22 @@ def test_update_doc_rewrites_only_the_generated_part(tmp_path):
     assert text.count(results.BEGIN_MARKER) == 1 and "| figure |" in text
 
 
-def test_the_committed_doc_has_the_markers():
+@pytest.mark.parametrize("doc", ["performance.md", "emulators.md"])
+def test_the_committed_doc_has_the_markers(doc):
     from tidewater.stack.env import repo_root
 
-    text = (repo_root() / "docs" / "performance.md").read_text()
+    text = (repo_root() / "docs" / doc).read_text()
     assert text.count(results.BEGIN_MARKER) == 1 and text.count(results.END_MARKER) == 1
+
+
+def test_the_emulators_table_puts_each_figure_of_localstack_beside_ministacks():
+    data = sample_results()
+    data.update(stats.figure("ministack_make_up_s", [0.5, 0.7, 0.9], 2))
+    table = results.emulators_table(data)
+    assert "| figure | LocalStack 4.14.0 | MiniStack 1.5.33 |" in table
+    assert "| `make up`, fresh stack (s) | 2.0 (1.0–3.0) | 0.7 (0.5–0.9) |" in table
+    assert "| emulator process idle after deploy, resident (MB) | 180 | 45 |" in table
+    assert "| housing file: upload → loaded, p90 (s) | 2.00 (1.00–3.00) | — |" in table
 
 
 # --- the bench's own parsing ----------------------------------------------------------------------

@@ -41,7 +41,7 @@ def docker(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
     monkeypatch.setenv("FAKE_DOCKER_LOG", str(log))
     monkeypatch.setenv("FAKE_RUNNING", "")
-    for name in (compose.LOCALSTACK_PORT_SETTING, compose.POSTGRES_PORT_SETTING):
+    for name in (compose.EMULATOR_PORT_SETTING, compose.POSTGRES_PORT_SETTING):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr(compose.ComposeStack, "wait_until_reachable", lambda self, env: None)
     return lambda: log.read_text().splitlines()
@@ -59,7 +59,7 @@ def test_a_port_in_use_stops_up_before_anything_starts_and_names_the_setting(doc
                                                                               monkeypatch):
     # GIVEN PostgreSQL's port is taken by another program
     monkeypatch.setenv(compose.POSTGRES_PORT_SETTING, str(busy_port))
-    monkeypatch.setenv(compose.LOCALSTACK_PORT_SETTING, str(compose.free_low_port()))
+    monkeypatch.setenv(compose.EMULATOR_PORT_SETTING, str(compose.free_low_port()))
     stack = compose.ComposeStack(tmp_path / "instance")
 
     # WHEN the stack is started THEN it says which port, which setting, and how to choose another
@@ -68,7 +68,7 @@ def test_a_port_in_use_stops_up_before_anything_starts_and_names_the_setting(doc
     message = str(failed.value)
     assert f"port {busy_port} ({compose.POSTGRES_PORT_SETTING}) is already in use" in message
     assert f"{compose.POSTGRES_PORT_SETTING}=<free port> make up" in message
-    assert compose.LOCALSTACK_PORT_SETTING not in message  # that one is free
+    assert compose.EMULATOR_PORT_SETTING not in message  # that one is free
     # AND nothing was started or recorded
     assert not any(" up " in call for call in docker())
     assert not (tmp_path / "instance" / "stack.env").exists()
@@ -76,9 +76,9 @@ def test_a_port_in_use_stops_up_before_anything_starts_and_names_the_setting(doc
 
 @pytest.mark.parametrize("value", ["abc", "80", "40000", "65536"])
 def test_a_port_setting_must_be_a_port_below_the_ephemeral_range(monkeypatch, value):
-    monkeypatch.setenv(compose.LOCALSTACK_PORT_SETTING, value)
-    with pytest.raises(SystemExit, match=f"{compose.LOCALSTACK_PORT_SETTING}={value} is not a port between 1024 and"):
-        compose.setting_port(compose.LOCALSTACK_PORT_SETTING, compose.DEFAULT_LOCALSTACK_PORT)
+    monkeypatch.setenv(compose.EMULATOR_PORT_SETTING, value)
+    with pytest.raises(SystemExit, match=f"{compose.EMULATOR_PORT_SETTING}={value} is not a port between 1024 and"):
+        compose.setting_port(compose.EMULATOR_PORT_SETTING, compose.DEFAULT_EMULATOR_PORT)
 
 
 def test_a_fresh_stack_forgets_the_terraform_state_of_an_earlier_one(docker, tmp_path, monkeypatch):
@@ -87,7 +87,7 @@ def test_a_fresh_stack_forgets_the_terraform_state_of_an_earlier_one(docker, tmp
     (instance / "terraform").mkdir(parents=True)
     (instance / "terraform" / "local.tfstate").write_text("{}")
     (instance / "outputs.json").write_text("{}")
-    monkeypatch.setenv(compose.LOCALSTACK_PORT_SETTING, str(compose.free_low_port()))
+    monkeypatch.setenv(compose.EMULATOR_PORT_SETTING, str(compose.free_low_port()))
     monkeypatch.setenv(compose.POSTGRES_PORT_SETTING, str(compose.free_low_port()))
     monkeypatch.setenv("FAKE_ARCH", "aarch64")
 

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tidewater.stack import compose, host
+from tidewater.stack import compose
+from tidewater.stack.emulators.localstack import LocalStack
 
 pytestmark = pytest.mark.unit
 
@@ -71,7 +72,7 @@ def test_builds_and_containers_use_the_host_network_and_no_docker_socket(compose
 
 
 def test_ports_are_the_settings_the_backend_reads_and_bind_loopback_only(localstack, postgres):
-    gateway = f"127.0.0.1:${{{compose.LOCALSTACK_PORT_SETTING}:-{compose.DEFAULT_LOCALSTACK_PORT}}}"
+    gateway = f"127.0.0.1:${{{compose.EMULATOR_PORT_SETTING}:-{compose.DEFAULT_EMULATOR_PORT}}}"
     assert localstack["environment"]["GATEWAY_LISTEN"] == localstack["environment"]["LOCALSTACK_HOST"] == gateway
     # LocalStack's default server (twisted) binds 0.0.0.0 whatever GATEWAY_LISTEN says.
     assert localstack["environment"]["GATEWAY_SERVER"] == "hypercorn"
@@ -86,7 +87,7 @@ def test_localstack_runs_functions_with_our_process_executor_and_reaches_nothing
     assert "/opt/tidewater/runtimes/python3.13" in dockerfile
     env = localstack["environment"]
     assert (env["DNS_ADDRESS"], env["SKIP_SSL_CERT_DOWNLOAD"]) == ("0", "1")
-    assert env["SERVICES"] == host.SERVICES
+    assert env["SERVICES"] == ",".join(LocalStack.services)
     assert env["SQS_ENDPOINT_STRATEGY"] == "off"  # queue URLs on 127.0.0.1, which the aws provider parses
 
 
@@ -101,7 +102,7 @@ def test_every_variable_in_the_compose_file_is_a_tidewater_setting_with_a_defaul
     variables = re.findall(r"(?<!\$)\$\{([A-Z_]+)(:-[^}]*)?\}", text)
     assert variables, "the compose file has no settings?"
     for name, default in variables:
-        assert name in (compose.LOCALSTACK_PORT_SETTING, compose.POSTGRES_PORT_SETTING,
+        assert name in (compose.EMULATOR_PORT_SETTING, compose.POSTGRES_PORT_SETTING,
                         compose.LOCALSTACK_IMAGE_SETTING, compose.POSTGRES_IMAGE_SETTING), name  # fmt: skip
         assert default, f"${{{name}}} needs a default so `docker compose up` works without settings"
 
@@ -144,7 +145,7 @@ def test_database_name_and_user_agree_everywhere(postgres, terraform_defaults):
 def test_functions_see_postgres_where_this_machine_does(tmp_path, monkeypatch):
     # Host networking: the functions run inside the LocalStack container, on this machine's loopback.
     monkeypatch.setenv(compose.POSTGRES_PORT_SETTING, "25433")
-    monkeypatch.setenv(compose.LOCALSTACK_PORT_SETTING, "24566")
+    monkeypatch.setenv(compose.EMULATOR_PORT_SETTING, "24566")
     env = compose.ComposeStack(tmp_path).stack_env()
     assert (env.function_db_host, env.function_db_port) == ("127.0.0.1", 25433)
     assert env.database_url.endswith("@127.0.0.1:25433/tidewater")

@@ -15,13 +15,23 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from tidewater.bench import loads, measures, updeploy
-from tidewater.bench.results import merge, missing_keys, read_json, text_table, update_doc, with_ratios, write_json
+from tidewater.bench import loads, measures, sidebyside, updeploy
+from tidewater.bench.results import (
+    emulators_table,
+    merge,
+    missing_keys,
+    read_json,
+    text_table,
+    update_doc,
+    with_ratios,
+    write_json,
+)
 from tidewater.bench.stack import BenchFailure, BenchStack, Progress, localstack_version
 
-GROUPS = ("platform", "invoke", "housing", "throughput", "floor", "naive", "fanout", "report")
-DEFAULT_RUNS = {"platform": 3, "invoke": 5, "housing": 20, "throughput": 3, "floor": 3, "naive": 3, "fanout": 3,
-                "report": 3}  # fmt: skip
+GROUPS = ("platform", "ministack", "invoke", "housing", "throughput", "floor", "naive", "fanout", "report")
+# ministack: one pass of its own measurements (their runs: sidebyside.RUNS).
+DEFAULT_RUNS = {"platform": 3, "ministack": 1, "invoke": 5, "housing": 20, "throughput": 3, "floor": 3, "naive": 3,
+                "fanout": 3, "report": 3}  # fmt: skip
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -55,10 +65,20 @@ def machine(bench: BenchStack, started_at: datetime) -> dict:
     }
 
 
+def ministack_beside_localstack(bench: BenchStack, args: argparse.Namespace) -> dict:
+    """MiniStack's figures; LocalStack's idle memory comes from the platform group, or without it
+    (`--only ministack`) from the kept LocalStack bench stack as it is now."""
+    results = sidebyside.measure(bench, args.runs)
+    if "platform" not in args.groups:
+        results["localstack_idle_rss_mb"] = bench.emulator_rss_mb()
+    return results
+
+
 def run_groups(bench: BenchStack, args: argparse.Namespace, results: dict) -> None:
     runs = {group: args.runs or default for group, default in DEFAULT_RUNS.items()}
     steps: dict[str, Callable[[], dict]] = {
         "platform": lambda: updeploy.measure(bench, runs["platform"]),
+        "ministack": lambda: ministack_beside_localstack(bench, args),
         "invoke": lambda: measures.invokes(bench, runs["invoke"]),
         "housing": lambda: measures.housing_latency(bench, runs["housing"]),
         "throughput": lambda: loads.throughput(bench, runs["throughput"]),
@@ -70,7 +90,7 @@ def run_groups(bench: BenchStack, args: argparse.Namespace, results: dict) -> No
     for group in args.groups:
         started = time.monotonic()
         bench.progress.say(f"== {group} ({runs[group]} run{'s' if runs[group] > 1 else ''})")
-        if group != "platform":
+        if group not in ("platform", "ministack"):
             bench.ensure_schema()
         results.update(steps[group]())
         results[f"{group}_group_s"] = round(time.monotonic() - started, 1)
@@ -130,13 +150,15 @@ def main(argv: list[str] | None = None) -> int:
                                "bench_wall_s": round(progress.elapsed, 1)})  # fmt: skip
     write_json(results_path, results)
     update_doc(bench.root / "docs" / "performance.md", results)
+    update_doc(bench.root / "docs" / "emulators.md", results, emulators_table)
     print()
     print(text_table(results))
     missing = missing_keys(results)
     if missing:
         shown = ", ".join(missing[:6]) + (", ..." if len(missing) > 6 else "")
         print(f"note: {len(missing)} required key(s) not in {results_path.name} yet: {shown}")
-    print(f"wrote {results_path} and the table in docs/performance.md; bench took {progress.elapsed / 60:.1f} min")
+    print(f"wrote {results_path} and the tables in docs/performance.md and docs/emulators.md; "
+          f"bench took {progress.elapsed / 60:.1f} min")
     return 0
 
 

@@ -25,7 +25,16 @@ REQUIRED_FIGURES = (
     "cold_invoke_ms",
     "warm_invoke_ms",
     "report_30d_s",
+    # The same figures on MiniStack, beside LocalStack's (the `ministack` group).
+    "ministack_make_up_s",
+    "ministack_make_deploy_s",
+    "ministack_cold_invoke_ms",
+    "ministack_warm_invoke_ms",
+    "ministack_housing_latency_p50_s",
+    "ministack_fanout_wall_s",
 )
+# Single measurements (no _min/_max/_runs): each emulator process alone, idle after a deploy.
+SINGLE_FIGURES = ("localstack_idle_rss_mb", "ministack_idle_rss_mb")
 RATIOS = ("events_1m_vs_floor", "events_1m_vs_naive")
 MACHINE = ("machine_cores", "python_version", "localstack_version", "date")
 SIBLINGS = ("_min", "_max", "_runs")
@@ -35,7 +44,8 @@ END_MARKER = "<!-- bench:results:end -->"
 
 
 def required_keys() -> list[str]:
-    return [f"{key}{suffix}" for key in REQUIRED_FIGURES for suffix in ("", *SIBLINGS)] + [*RATIOS, *MACHINE]
+    return ([f"{key}{suffix}" for key in REQUIRED_FIGURES for suffix in ("", *SIBLINGS)]
+            + [*SINGLE_FIGURES, *RATIOS, *MACHINE])  # fmt: skip
 
 
 def missing_keys(results: dict[str, Any]) -> list[str]:
@@ -207,6 +217,43 @@ def replace_results(document: str, block: str) -> str:
     return document[:begin] + generated + document[end + len(END_MARKER):]
 
 
+# --- LocalStack and MiniStack side by side (docs/emulators.md) ----------------------------------
+
+# (label with the unit, LocalStack's key, digits); MiniStack's key is ministack_<key>.
+SIDE_BY_SIDE = (
+    ("`make up`, fresh stack (s)", "make_up_s", 1),
+    ("`make deploy`, fresh stack (s)", "make_deploy_s", 1),
+    ("processor cold invoke, round trip (ms)", "cold_invoke_ms", 0),
+    ("processor warm invoke, round trip (ms)", "warm_invoke_ms", 1),
+    ("housing file: upload → loaded, p50 (s)", "housing_latency_p50_s", 2),
+    ("housing file: upload → loaded, p90 (s)", "housing_latency_p90_s", 2),
+    ("fan-out of 1,000 files: first put → last loaded (s)", "fanout_wall_s", 1),
+    ("fan-out: files loaded", "fanout_processed", 0),
+    ("emulator process idle after deploy, resident (MB)", "idle_rss_mb", 0),
+)
+
+
+def _side(results: dict[str, Any], key: str, digits: int) -> str:
+    value = results.get(key)
+    if value is None:
+        return "—"
+    low, high = results.get(f"{key}_min"), results.get(f"{key}_max")
+    if results.get(f"{key}_runs", 1) > 1 and low is not None and high is not None:
+        return f"{_number(value, digits)} ({_number(low, digits)}–{_number(high, digits)})"
+    return _number(value, digits)
+
+
+def emulators_table(results: dict[str, Any]) -> str:
+    """Markdown: figure | LocalStack | MiniStack, medians with (min–max) over the runs."""
+    lines = [caption(results) + " Median (min–max) where measured more than once.", "",
+             "| figure | LocalStack 4.14.0 | MiniStack 1.5.33 |", "|---|---:|---:|"]  # fmt: skip
+    for label, key, digits in SIDE_BY_SIDE:
+        localstack_key = "localstack_idle_rss_mb" if key == "idle_rss_mb" else key
+        lines.append(f"| {label} | {_side(results, localstack_key, digits)} | "
+                     f"{_side(results, f'ministack_{key}', digits)} |")  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
 # --- files --------------------------------------------------------------------------------------
 
 
@@ -223,6 +270,6 @@ def read_json(path: Path) -> dict[str, Any]:
         return {}
 
 
-def update_doc(path: Path, results: dict[str, Any]) -> None:
+def update_doc(path: Path, results: dict[str, Any], table: Callable[[dict[str, Any]], str] = markdown_table) -> None:
     document = path.read_text() if path.exists() else "# Performance\n"
-    path.write_text(replace_results(document, markdown_table(results)))
+    path.write_text(replace_results(document, table(results)))

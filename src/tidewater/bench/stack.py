@@ -17,8 +17,8 @@ from typing import Any
 
 from tidewater.aws import Pipeline
 from tidewater.logs import log_events
+from tidewater.stack import emulators
 from tidewater.stack.env import repo_root
-from tidewater.stack.host import health
 from tidewater.stack.procs import free_port
 
 FINAL_STATUSES = ("loaded", "duplicate", "quarantined")
@@ -50,16 +50,19 @@ class Progress:
 
 @dataclass
 class BenchStack:
-    """The private stack instance under <repo>/.tidewater/bench (never the user's .tidewater)."""
+    """The private stack instance under <repo>/.tidewater/bench (never the user's .tidewater); with
+    another emulator than LocalStack, .tidewater/bench-<emulator>."""
 
     progress: Progress
     root: Path = field(default_factory=repo_root)
+    emulator: str = "localstack"
     _pipeline: Pipeline | None = None
     _ports: dict[str, str] = field(default_factory=dict)
 
     @property
     def state(self) -> Path:
-        return self.root / ".tidewater" / "bench"
+        suffix = "" if self.emulator == "localstack" else f"-{self.emulator}"
+        return self.root / ".tidewater" / f"bench{suffix}"
 
     @property
     def data_dir(self) -> Path:
@@ -77,7 +80,7 @@ class BenchStack:
 
     def pick_ports(self) -> None:
         """Free ports for the next `up` of a fresh stack (the default 4566 may be the user's)."""
-        self._ports = {"TIDEWATER_LOCALSTACK_PORT": str(free_port()), "TIDEWATER_POSTGRES_PORT": str(free_port())}
+        self._ports = {"TIDEWATER_EMULATOR_PORT": str(free_port()), "TIDEWATER_POSTGRES_PORT": str(free_port())}
 
     # ---- commands -------------------------------------------------------------------------------
     def run(self, cmd: list[str], log_name: str, timeout: float = 1200) -> float:
@@ -94,6 +97,14 @@ class BenchStack:
             tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-30:])
             raise BenchFailure(f"`{' '.join(cmd)}` failed (exit {result.returncode}); {log_path}:\n{tail}")
         return seconds
+
+    def emulator_rss_mb(self) -> float:
+        """The resident memory of the emulator process alone (not its functions), from /proc."""
+        pid = json.loads((self.state / "host.json").read_text())["emulator_pid"]
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return round(int(line.split()[1]) / 1024, 1)
+        raise BenchFailure(f"no VmRSS for the {self.emulator} process {pid}")
 
     def tidewater(self, *args: str, log_name: str) -> float:
         return self.run([sys.executable, "-m", "tidewater", *args], log_name)
@@ -275,4 +286,4 @@ def parse_report(message: str) -> dict[str, Any] | None:
 
 
 def localstack_version(endpoint_url: str) -> str:
-    return str((health(endpoint_url) or {}).get("version", "unknown"))
+    return emulators.get("localstack").version(endpoint_url)

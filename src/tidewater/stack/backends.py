@@ -44,12 +44,17 @@ def host_backend_unsupported() -> str | None:
     )
 
 
-def get_stack(name: str = "auto", instance_dir: Path | None = None) -> HostStack | ComposeStack:
+def get_stack(name: str = "auto", instance_dir: Path | None = None, emulator: str | None = None
+              ) -> HostStack | ComposeStack:  # fmt: skip
+    """emulator: None = the one the instance runs (a new one: LocalStack)."""
     instance_dir = instance_dir or state_dir()
     backend = resolve(name, instance_dir)
     if backend == "compose":
+        if emulator not in (None, "localstack"):
+            raise SystemExit(f"The compose backend runs LocalStack only (docker-compose.yml); for {emulator} use "
+                             f"BACKEND=host EMULATOR={emulator}.")  # fmt: skip
         return ComposeStack(instance_dir)
     if reason := host_backend_unsupported():
         raise SystemExit(reason)
-    return HostStack(instance_dir)
+    return HostStack(instance_dir, emulator)
 

@@ -1,7 +1,7 @@
 """The compose backend: `docker compose` runs LocalStack (with our `process` Lambda executor) and Postgres.
 
 Both containers use the host's network and listen on 127.0.0.1 only, on the ports of the settings
-TIDEWATER_LOCALSTACK_PORT and TIDEWATER_POSTGRES_PORT (defaults 4566 and 5432); the functions run
+TIDEWATER_EMULATOR_PORT and TIDEWATER_POSTGRES_PORT (defaults 4566 and 5432); the functions run
 inside the LocalStack container and reach Postgres there too. Names, credentials and settings must
 agree with docker-compose.yml; tests/unit/test_compose_parity.py checks that they do.
 """
@@ -21,13 +21,13 @@ from pathlib import Path
 
 import psycopg2
 
+from tidewater.stack import emulators
 from tidewater.stack.env import StackEnv, forget_instance, repo_root
-from tidewater.stack.host import SERVICES, health
 from tidewater.stack.procs import port_in_use, wait_for
 
-DEFAULT_LOCALSTACK_PORT = 4566
+DEFAULT_EMULATOR_PORT = 4566
 DEFAULT_POSTGRES_PORT = 5432
-LOCALSTACK_PORT_SETTING = "TIDEWATER_LOCALSTACK_PORT"
+EMULATOR_PORT_SETTING = "TIDEWATER_EMULATOR_PORT"
 POSTGRES_PORT_SETTING = "TIDEWATER_POSTGRES_PORT"
 POSTGRES_SERVICE = "postgres"
 LOCALSTACK_SERVICE = "localstack"
@@ -102,16 +102,17 @@ class ComposeStack:
         # One Compose project per instance directory: two checkouts, or your stack and a test stack, never
         # take each other's containers for their own.
         self.project = f"tidewater-{hashlib.sha256(str(self.dir).encode()).hexdigest()[:8]}"
+        self.emulator = emulators.get(LOCALSTACK_SERVICE)  # the one docker-compose.yml runs
         self._requested_ports = (localstack_port, postgres_port)
 
     def _ports(self) -> tuple[int, int]:
         localstack_port, postgres_port = self._requested_ports
-        return (localstack_port or setting_port(LOCALSTACK_PORT_SETTING, DEFAULT_LOCALSTACK_PORT),
+        return (localstack_port or setting_port(EMULATOR_PORT_SETTING, DEFAULT_EMULATOR_PORT),
                 postgres_port or setting_port(POSTGRES_PORT_SETTING, DEFAULT_POSTGRES_PORT))  # fmt: skip
 
     def _compose(self, *args: str, capture: bool = False) -> str:
         localstack_port, postgres_port = self._ports()
-        env = {**os.environ, LOCALSTACK_PORT_SETTING: str(localstack_port), POSTGRES_PORT_SETTING: str(postgres_port)}
+        env = {**os.environ, EMULATOR_PORT_SETTING: str(localstack_port), POSTGRES_PORT_SETTING: str(postgres_port)}
         cmd = ["docker", "compose", "--project-name", self.project, "--project-directory", str(repo_root()),
                "--file", str(repo_root() / "docker-compose.yml"), *args]  # fmt: skip
         if not capture:
@@ -166,7 +167,7 @@ class ComposeStack:
 
     def _check_ports_free(self) -> None:
         localstack_port, postgres_port = self._ports()
-        settings = {LOCALSTACK_PORT_SETTING: localstack_port, POSTGRES_PORT_SETTING: postgres_port}
+        settings = {EMULATOR_PORT_SETTING: localstack_port, POSTGRES_PORT_SETTING: postgres_port}
         busy = [(name, port) for name, port in settings.items() if port_in_use(port)]
         if busy:
             lines = [f"port {port} ({name}) is already in use by another program on 127.0.0.1" for name, port in busy]
@@ -178,10 +179,8 @@ class ComposeStack:
         """The containers are healthy inside; a Docker without host networking (Docker Desktop before you
         enable it) still does not show their ports on this machine's 127.0.0.1."""
         deadline = time.monotonic() + 60
-        wanted = SERVICES.split(",")
         while True:
-            services = (health(env.endpoint_url) or {}).get("services", {})
-            if all(services.get(name) in ("available", "running") for name in wanted):
+            if self.emulator.healthy(self.emulator.health(env.endpoint_url) or {}):
                 return
             if time.monotonic() > deadline:
                 raise SystemExit(

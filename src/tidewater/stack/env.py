@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REGION = "us-east-1"
-# LocalStack accepts any credentials; "test" is its documented convention (not a secret).
+# The emulators accept any credentials; "test" is their documented convention (not a secret).
 EMULATOR_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}  # nosec B105
 
 
@@ -43,6 +43,7 @@ class StackEnv:
     # The database as the *functions* see it (differs in Docker, where functions run in containers).
     function_db_host: str
     function_db_port: int
+    emulator: str = "localstack"  # localstack | ministack (tidewater.stack.emulators)
     region: str = REGION
     # The architecture the functions run on (the zips are built for it): x86_64 or arm64.
     lambda_architecture: str = "x86_64"
@@ -50,6 +51,7 @@ class StackEnv:
     def as_environ(self) -> dict[str, str]:
         return {
             "TIDEWATER_BACKEND": self.backend,
+            "TIDEWATER_EMULATOR": self.emulator,
             "AWS_ENDPOINT_URL": self.endpoint_url,
             "AWS_DEFAULT_REGION": self.region,
             **EMULATOR_CREDENTIALS,
@@ -80,6 +82,7 @@ class StackEnv:
             database_url=values["DATABASE_URL"],
             function_db_host=values["TIDEWATER_FUNCTION_DB_HOST"],
             function_db_port=int(values["TIDEWATER_FUNCTION_DB_PORT"]),
+            emulator=values.get("TIDEWATER_EMULATOR", "localstack"),
             region=values.get("AWS_DEFAULT_REGION", REGION),
             lambda_architecture=values.get("TIDEWATER_LAMBDA_ARCHITECTURE", "x86_64"),
         )

@@ -1,15 +1,19 @@
-"""The host backend: LocalStack as a host process, Lambda as host subprocesses, Postgres from initdb.
+"""The host backend: the emulator (LocalStack or MiniStack) as a host process, Lambda functions as
+host subprocesses, Postgres from initdb.
 
-Layout of an instance directory (``.tidewater/`` for `make up`, another one for the test stack):
+Which emulator runs is the other axis (``tidewater.stack.emulators``); this file only asks it what
+to run. Layout of an instance directory (``.tidewater/`` for `make up`, another one for the test
+stack):
 
     stack.env          what clients source (see env.py)
-    host.json          ports, password and pids of what this instance started
-    localstack/        LocalStack's FILESYSTEM_ROOT, cache, tmp, lambda work dir, log
+    host.json          emulator, ports, password and pids of what this instance started
+    <emulator>/        the emulator's home: its data, caches, log and temp folder (TMPDIR)
     postgres/          the initdb cluster and its log (as root: /tmp/tidewater-postgres-<hash>/)
 
 The venvs are shared by all instances of a checkout, under ``.tidewater/venvs/``.
-The stack is ephemeral like LocalStack community itself: `down` stops everything and deletes the
-instance's data, so S3 and the database never disagree about what was loaded.
+The stack is ephemeral like the emulators themselves: `down` stops everything and deletes the
+instance's data (nothing of it stays in the system temp folder), so S3 and the database never
+disagree about what was loaded.
 """
 
 from __future__ import annotations
@@ -22,32 +26,35 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from tidewater.stack import emulators
 from tidewater.stack.env import StackEnv, forget_instance, repo_root
 from tidewater.stack.postgres import PostgresCluster, new_password
 from tidewater.stack.procs import free_port, pid_alive, port_in_use, stop_process_group, wait_for
-from tidewater.stack.venvs import ensure_localstack_venv, ensure_runtime_venvs
+from tidewater.stack.venvs import ensure_runtime_venvs
 
-SERVICES = "s3,sqs,lambda,iam,sts,kms,logs,secretsmanager,events,sns,cloudwatch"
-DEFAULT_LOCALSTACK_PORT = 4566
+DEFAULT_EMULATOR_PORT = 4566
 
 
 @dataclass
 class HostState:
-    localstack_port: int
+    emulator: str
+    emulator_port: int
     postgres_port: int
     postgres_password: str
-    localstack_pid: int | None = None
+    emulator_pid: int | None = None
 
 
 class HostStack:
-    def __init__(self, instance_dir: Path, localstack_port: int | None = None, postgres_port: int | None = None):
+    def __init__(self, instance_dir: Path, emulator: str | None = None, emulator_port: int | None = None,
+                 postgres_port: int | None = None):  # fmt: skip
+        """`emulator`: None = the one this instance already runs, else the default (LocalStack)."""
         self.dir = instance_dir.resolve()
         self.venvs_dir = repo_root() / ".tidewater" / "venvs"
-        self._requested_ports = (localstack_port, postgres_port)
+        self._requested = emulator
+        self._requested_ports = (emulator_port, postgres_port)
 
     # ---- state -------------------------------------------------------------------------------
     @property
@@ -56,7 +63,11 @@ class HostStack:
 
     def _load_state(self) -> HostState | None:
         try:
-            return HostState(**json.loads(self._state_file.read_text()))
+            recorded = json.loads(self._state_file.read_text())
+            if "localstack_port" in recorded:  # written before there were two emulators
+                recorded = {"emulator": "localstack", "emulator_port": recorded.pop("localstack_port"),
+                            "emulator_pid": recorded.pop("localstack_pid", None), **recorded}  # fmt: skip
+            return HostState(**recorded)
         except (OSError, ValueError, TypeError):
             return None
 
@@ -80,7 +91,8 @@ class HostStack:
     def stack_env(self, state: HostState) -> StackEnv:
         return StackEnv(
             backend="host",
-            endpoint_url=f"http://127.0.0.1:{state.localstack_port}",
+            emulator=state.emulator,
+            endpoint_url=f"http://127.0.0.1:{state.emulator_port}",
             database_url=self._postgres(state).url,
             function_db_host="127.0.0.1",
             function_db_port=state.postgres_port,
@@ -88,37 +100,50 @@ class HostStack:
 
     # ---- lifecycle ---------------------------------------------------------------------------
     def started_pids(self) -> list[int]:
-        """The LocalStack and PostgreSQL server pids this instance started (and `down` stops)."""
+        """The emulator and PostgreSQL server pids this instance started (and `down` stops)."""
         state = self._load_state()
         if state is None:
             return []
-        return [pid for pid in (state.localstack_pid, self._postgres(state).pid()) if pid]
+        return [pid for pid in (state.emulator_pid, self._postgres(state).pid()) if pid]
 
     def running(self) -> bool:
         return self._running(self._load_state())
 
     def _running(self, state: HostState | None) -> bool:
-        return bool(state and pid_alive(state.localstack_pid) and self._postgres(state).running()
-                    and _healthy(state.localstack_port))  # fmt: skip
+        if not state or not pid_alive(state.emulator_pid) or not self._postgres(state).running():
+            return False
+        emulator = emulators.get(state.emulator)
+        return emulator.healthy(emulator.health(f"http://127.0.0.1:{state.emulator_port}") or {})
+
+    def _check_emulator(self, state: HostState) -> None:
+        if self._requested and self._requested != state.emulator:
+            raise SystemExit(
+                f"This stack ({self.dir}) was started with {state.emulator}, not {self._requested}. "
+                f"Run `make down` first to switch, or keep EMULATOR={state.emulator}."
+            )
 
     def up(self) -> StackEnv:
         started = time.monotonic()
         state = self._load_state()
+        if state is not None:
+            self._check_emulator(state)
         if self._running(state):
             env = self.stack_env(state)
             env.write(self.dir / "stack.env")
-            _say(f"host stack already running (LocalStack pid {state.localstack_pid}); nothing to do")
+            _say(f"host stack already running ({state.emulator} pid {state.emulator_pid}); nothing to do")
             return env
         if state is None:
-            ls_port, pg_port = self._requested_ports
+            port, pg_port = self._requested_ports
             state = HostState(
-                localstack_port=ls_port or int(os.environ.get("TIDEWATER_LOCALSTACK_PORT", DEFAULT_LOCALSTACK_PORT)),
+                emulator=self._requested or emulators.DEFAULT,
+                emulator_port=port or int(os.environ.get("TIDEWATER_EMULATOR_PORT", DEFAULT_EMULATOR_PORT)),
                 postgres_port=pg_port or int(os.environ.get("TIDEWATER_POSTGRES_PORT", 0)) or free_port(),
                 postgres_password=new_password(),
             )
             self._save_state(state)
+        emulator = emulators.get(state.emulator)
 
-        localstack_python = ensure_localstack_venv(self.venvs_dir)
+        python = emulator.install(self.venvs_dir)
         runtimes_dir = ensure_runtime_venvs(self.venvs_dir / "runtimes")
 
         postgres = self._postgres(state)
@@ -126,14 +151,15 @@ class HostStack:
         postgres.start()
         _say(f"PostgreSQL ready on 127.0.0.1:{state.postgres_port} (data {postgres.data_dir})")
 
-        if not pid_alive(state.localstack_pid):
-            # A fresh LocalStack has no resources: forget the previous deploy's terraform state.
+        endpoint = f"http://127.0.0.1:{state.emulator_port}"
+        if not pid_alive(state.emulator_pid):
+            # A fresh emulator has no resources: forget the previous deploy's terraform state.
             shutil.rmtree(self.dir / "terraform", ignore_errors=True)
-            state.localstack_pid = self._start_localstack(localstack_python, runtimes_dir, state.localstack_port)
+            state.emulator_pid = self._start_emulator(emulator, python, runtimes_dir, state.emulator_port)
             self._save_state(state)
-        wait_for(lambda: _healthy(state.localstack_port), 120, f"LocalStack on port {state.localstack_port}",
-                 interval=0.5)  # fmt: skip
-        _say(f"LocalStack 4.14.0 ready on http://127.0.0.1:{state.localstack_port} (log {self._ls_log})")
+        wait_for(lambda: emulator.healthy(emulator.health(endpoint) or {}), 120,
+                 f"{emulator.label} on port {state.emulator_port}", interval=0.5)  # fmt: skip
+        _say(f"{emulator.label} ready on {endpoint} (log {emulator.log_file(emulator.home(self.dir))})")
 
         env = self.stack_env(state)
         env.write(self.dir / "stack.env")
@@ -145,19 +171,20 @@ class HostStack:
         if state is None:
             _say("no host stack to stop")
             return
-        if state.localstack_pid:
-            stop_process_group(state.localstack_pid, timeout=30)
-            _say(f"stopped LocalStack (pid {state.localstack_pid})")
+        emulator = emulators.get(state.emulator)
+        if state.emulator_pid:
+            stop_process_group(state.emulator_pid, timeout=30)
+            _say(f"stopped {emulator.label} (pid {state.emulator_pid})")
         postgres = self._postgres(state)
         if postgres.running():
             pid = postgres.pid()
             postgres.stop()
             _say(f"stopped PostgreSQL (pid {pid})")
         for pid in leftover_pids(self.dir):
-            # Lambda environments exit on their own when LocalStack dies; this is the safety net.
+            # Lambda environments exit on their own when the emulator dies; this is the safety net.
             stop_process_group(pid, timeout=5)
             _say(f"stopped leftover process {pid}")
-        forget_instance(self.dir, self.dir / "localstack", self.postgres_dir)
+        forget_instance(self.dir, emulator.home(self.dir), self.postgres_dir)
 
     # ---- postgres control for failure tests -----------------------------------------------------
     def stop_postgres(self) -> None:
@@ -170,49 +197,23 @@ class HostStack:
         if state:
             self._postgres(state).start()
 
-    # ---- LocalStack ------------------------------------------------------------------------------
-    @property
-    def _ls_log(self) -> Path:
-        return self.dir / "localstack" / "localstack.log"
-
-    def _start_localstack(self, python: Path, runtimes_dir: Path, port: int) -> int:
+    # ---- the emulator ----------------------------------------------------------------------------
+    def _start_emulator(self, emulator: emulators.Emulator, python: Path, runtimes_dir: Path, port: int) -> int:
         if port_in_use(port):
             raise SystemExit(
                 f"Port {port} is already in use by another program. Stop it, or pick another port with "
-                f"TIDEWATER_LOCALSTACK_PORT=<port> make up."
+                f"TIDEWATER_EMULATOR_PORT=<port> make up."
             )
-        base = self.dir / "localstack"
-        for sub in ("fs", "cache", "lambda"):
-            (base / sub).mkdir(parents=True, exist_ok=True)
+        home = emulator.home(self.dir)
+        for folder in (home, *emulator.folders(home)):
+            folder.mkdir(parents=True, exist_ok=True)
         env = _clean_environ(python)
-        env.update({
-            # This machine looks like a container to LocalStack; without this it ignores FILESYSTEM_ROOT
-            # and wipes a shared temp directory on start/stop.
-            "OVERRIDE_IN_DOCKER": "0",
-            "FILESYSTEM_ROOT": str(base / "fs"),
-            "XDG_CACHE_HOME": str(base / "cache"),
-            "GATEWAY_LISTEN": f"127.0.0.1:{port}",
-            # URLs LocalStack hands out (queue URLs...) must be reachable: *.localhost.localstack.cloud
-            # does not resolve everywhere.
-            "LOCALSTACK_HOST": f"127.0.0.1:{port}",
-            "SQS_ENDPOINT_STRATEGY": "off",  # http://127.0.0.1:<port>/<account>/<queue>: the aws provider parses it
-            "SERVICES": SERVICES,
-            "DNS_ADDRESS": "0",
-            "SKIP_SSL_CERT_DOWNLOAD": "1",
-            "DISABLE_EVENTS": "1",
-            "LAMBDA_RUNTIME_EXECUTOR": "process",
-            "TIDEWATER_LAMBDA_RUNTIMES_DIR": str(runtimes_dir),
-            "TIDEWATER_LAMBDA_WORK_DIR": str(base / "lambda"),
-            # Fast feedback: poll SQS often, retry quickly.
-            "LAMBDA_EVENT_SOURCE_MAPPING_MAX_BACKOFF_ON_EMPTY_POLL_SEC": "0.2",
-            "LAMBDA_EVENT_SOURCE_MAPPING_POLL_INTERVAL_SEC": "0.01",
-            "LAMBDA_RETRY_BASE_DELAY": "1",
-        })  # fmt: skip
-        log = open(self._ls_log, "ab")  # noqa: SIM115 - handed to the child, closed below
+        env.update(emulator.environ(port, home, runtimes_dir))
+        log = open(emulator.log_file(home), "ab")  # noqa: SIM115 - handed to the child, closed below
         try:
             proc = subprocess.Popen(
-                [str(python), "-m", "localstack.runtime.main"],
-                cwd=base, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                emulator.command(python),
+                cwd=home, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 start_new_session=True,  # its own process group: `down` stops it and all its children
             )  # fmt: skip
         finally:
@@ -221,29 +222,13 @@ class HostStack:
 
 
 def _clean_environ(python: Path) -> dict[str, str]:
-    """Our environment minus anything that would leak our venv or AWS settings into LocalStack."""
+    """Our environment minus anything that would leak our venv or AWS settings into the emulator."""
     env = {
         k: v for k, v in os.environ.items()
         if not k.startswith(("AWS_", "PYTHON", "VIRTUAL_ENV", "LOCALSTACK_", "TF_"))
     }  # fmt: skip
     env["PATH"] = f"{python.parent}{os.pathsep}{env.get('PATH', '/usr/bin:/bin')}"
     return env
-
-
-def health(endpoint_url: str, timeout: float = 2) -> dict | None:
-    """LocalStack's /_localstack/health document (version, services), or None when it does not answer."""
-    try:
-        # A fixed http:// URL of our own LocalStack (no user-supplied scheme).
-        with urllib.request.urlopen(f"{endpoint_url}/_localstack/health", timeout=timeout) as resp:  # nosec B310
-            return json.load(resp)
-    except (OSError, ValueError):
-        return None
-
-
-def _healthy(port: int) -> bool:
-    services = (health(f"http://127.0.0.1:{port}") or {}).get("services", {})
-    wanted = SERVICES.split(",")
-    return all(services.get(name) in ("available", "running") for name in wanted)
 
 
 def leftover_pids(instance_dir: Path) -> list[int]:

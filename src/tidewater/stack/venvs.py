@@ -1,7 +1,9 @@
 """The Python environments the host backend needs, each isolated from the others.
 
-- LocalStack 4.14.0 with its own pinned dependency set (Python 3.13), plus our executor plugin;
-- one venv per Lambda runtime holding only what AWS's runtime provides (boto3), which runs handlers.
+- one per emulator (LocalStack 4.14.0, MiniStack) with its own pinned dependency set (Python 3.13),
+  plus our package (the start-up patches, LocalStack's executor plugin);
+- one venv per Lambda runtime holding only what AWS's runtime provides (boto3), which runs handlers
+  on either emulator.
 
 A venv is rebuilt only when what defines it (interpreter + requirement files) changes: a stamp file
 records a hash of those inputs, so `make up` is seconds once installed.
@@ -29,7 +31,7 @@ def find_python(version: str) -> str:
     for candidate in sorted(Path.home().glob(f".pyenv/versions/{version}*/bin/python{version}"), reverse=True):
         return str(candidate)
     raise SystemExit(
-        f"Python {version} is required (LocalStack 4.14.0 and the python{version} Lambda runtime) but was not "
+        f"Python {version} is required (the emulators and the python{version} Lambda runtime) but was not "
         f"found. Install it (e.g. `pyenv install {version}` or your OS package) and retry."
     )
 
@@ -59,19 +61,12 @@ def ensure_venv(target: Path, python: str, requirement_args: list[str], inputs: 
     return venv_python
 
 
-def ensure_localstack_venv(venvs_dir: Path) -> Path:
+def install_tidewater(venv_python: Path) -> None:
+    """Our package, editable and without dependencies, into an emulator's venv: the start-up patches
+    and (for LocalStack) the executor plugin run inside the emulator's process. Editable, so code
+    changes apply on the next `make up`; --no-deps keeps the emulator's pinned set untouched.
+    Re-done only when the venv or the checkout changes."""
     root = repo_root()
-    requirements = root / "requirements" / "localstack.txt"
-    constraints = root / "requirements" / "localstack-constraints.txt"
-    venv_python = ensure_venv(
-        venvs_dir / "localstack",
-        find_python("3.13"),
-        ["-r", str(requirements), "-c", str(constraints)],
-        [requirements, constraints],
-        "LocalStack 4.14.0",
-    )
-    # Our executor plugin, editable so code changes apply on the next `make up`; --no-deps keeps
-    # LocalStack's pinned set untouched. Re-done only when the venv or the checkout changes.
     marker = venv_python.parent.parent / ".tidewater-plugin"
     wanted = f"{root} {_stamp([root / 'pyproject.toml'], '')}"  # entry points live in the metadata
     if not marker.exists() or marker.read_text() != wanted:
@@ -81,6 +76,22 @@ def ensure_localstack_venv(venvs_dir: Path) -> Path:
             check=True, capture_output=True,
         )  # fmt: skip
         marker.write_text(wanted)
+
+
+def ensure_emulator_venv(venvs_dir: Path, name: str, label: str) -> Path:
+    """The venv of an emulator: requirements/<name>.txt with requirements/<name>-constraints.txt (its
+    whole dependency set, pinned), on Python 3.13, plus our package. Returns its python."""
+    requirements_dir = repo_root() / "requirements"
+    requirements = requirements_dir / f"{name}.txt"
+    constraints = requirements_dir / f"{name}-constraints.txt"
+    venv_python = ensure_venv(
+        venvs_dir / name,
+        find_python("3.13"),
+        ["-r", str(requirements), "-c", str(constraints)],
+        [requirements, constraints],
+        label,
+    )
+    install_tidewater(venv_python)
     return venv_python
 
 
