@@ -6,6 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
+import psycopg2
+from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError
+
 from tidewater.stack.backends import BACKENDS, get_stack
 from tidewater.stack.emulators import EMULATORS
 from tidewater.stack.env import state_dir
@@ -144,3 +147,10 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(args.func(args))
     except KeyboardInterrupt:
         sys.exit(130)
+    except (EndpointConnectionError, ConnectTimeoutError) as exc:
+        # A half-up stack: one line saying what is down and what to do, not a botocore traceback.
+        sys.exit(f"The local stack's AWS emulator does not answer at {exc.kwargs.get('endpoint_url', '?')}: it is not "
+                 "running. Start it with `make up` (then `make deploy`).")  # fmt: skip
+    except psycopg2.OperationalError as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        sys.exit(f"The local stack's PostgreSQL does not answer ({first_line}). Start it with `make up`.")

@@ -20,6 +20,7 @@ from urllib.parse import urlparse
 
 from tidewater import build
 from tidewater.stack.env import EMULATOR_CREDENTIALS, StackEnv, load, repo_root, state_dir
+from tidewater.stack.procs import port_in_use
 
 # Where a filesystem mirror of the aws provider may live on machines without registry access.
 PROVIDER_MIRRORS = ("/opt/tf-plugins", "/usr/share/terraform/plugins", "~/.terraform.d/plugins")
@@ -155,6 +156,10 @@ def deploy(state: Path | None = None, plan_only: bool = False,
     """
     state = state or state_dir()
     env = load(state)
+    endpoint = urlparse(env.endpoint_url)
+    if not port_in_use(endpoint.port or 80, endpoint.hostname or "127.0.0.1"):
+        raise SystemExit(f"The local stack's AWS emulator does not answer at {env.endpoint_url}: it is not running. "
+                         "Start it with `make up`, then deploy.")  # fmt: skip
     zip_dir = build.zip_dir(env.lambda_architecture)
     tf_dir = state / "terraform"
     extra = resolve_var_files(var_files, tf_dir, plan_only)

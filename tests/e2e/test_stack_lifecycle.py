@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import os
+import signal
+import socket
 import subprocess
+import sys
 
+import psycopg2
 import pytest
 
+from tests.stacks import wait_until
 from tidewater.deploy import deploy
 from tidewater.stack.emulators import EMULATORS
 from tidewater.stack.env import StackEnv, repo_root
@@ -54,3 +59,68 @@ def test_host_up_twice_is_safe_and_down_leaves_no_process(stack):
     assert str(instance) not in ps
     assert not (instance / "stack.env").exists() and not (instance / "host.json").exists()
     assert not os.path.exists(host.postgres_dir) and not (instance / stack.emulator).exists()
+
+
+@pytest.fixture
+def private_host(stack, request):
+    """A private host stack with the session's emulator (stopped and deleted afterwards)."""
+    if stack.pipeline.env.backend != "host":
+        pytest.skip(f"exercises the host backend; this run's stack is {stack.pipeline.env.backend}")
+    instance = repo_root() / ".tidewater" / f"lifecycle-{request.node.name[:40]}-{stack.emulator}"
+    host = HostStack(instance, stack.emulator, emulator_port=free_port(), postgres_port=free_port())
+    host.down()
+    yield host
+    host.down()
+
+
+def test_after_the_emulator_was_killed_up_starts_over_and_says_so(private_host, capsys):
+    # GIVEN a stack with a ledger, a deploy state, outputs and an upload log ...
+    env = private_host.up()
+    with psycopg2.connect(env.database_url) as conn, conn.cursor() as cur:
+        cur.execute("CREATE TABLE ingested_files (id int); INSERT INTO ingested_files VALUES (1), (2)")
+    for name in ("outputs.json", "uploads.jsonl"):
+        (private_host.dir / name).write_text("{}")
+    (private_host.dir / "terraform").mkdir(exist_ok=True)
+    # ... whose emulator is killed (no `down`)
+    (emulator_pid, postgres_pid) = private_host.started_pids()
+    os.kill(emulator_pid, signal.SIGKILL)
+    wait_until(lambda: not pid_alive(emulator_pid), 30, "the emulator to die")
+
+    # WHEN `up` runs THEN it starts over with one consistent, empty stack and says what it did
+    fresh = private_host.up()
+    said = capsys.readouterr().err
+    assert "stopped without `make down`" in said and "ledger of 2 file(s)" in said and "make deploy" in said
+    assert not (private_host.dir / "outputs.json").exists() and not (private_host.dir / "uploads.jsonl").exists()
+    assert not (private_host.dir / "terraform").exists()
+    with psycopg2.connect(fresh.database_url) as conn, conn.cursor() as cur:
+        cur.execute("SELECT to_regclass('ingested_files')")
+        assert cur.fetchone() == (None,)
+    assert private_host.running() and not pid_alive(postgres_pid)
+
+
+def test_two_ups_at_once_leave_one_working_stack(private_host):
+    # GIVEN two `tidewater up` of the same instance started at the same moment
+    env = {**os.environ, "TIDEWATER_STATE_DIR": str(private_host.dir),
+           "TIDEWATER_EMULATOR_PORT": str(free_port()), "TIDEWATER_POSTGRES_PORT": str(free_port())}  # fmt: skip
+    command = [sys.executable, "-m", "tidewater", "up", "--backend", "host", "--emulator", private_host._requested]
+    runs = [subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    said = [run.communicate(timeout=300)[1] for run in runs]
+
+    # THEN both succeed, one of them waited for (or found) the other's stack, and exactly one runs
+    assert [run.returncode for run in runs] == [0, 0], said
+    assert any("waiting for it" in text or "already running" in text for text in said), said
+    assert private_host.running() and len(private_host.started_pids()) == 2
+
+
+def test_a_failed_up_leaves_nothing_so_another_port_just_works(private_host):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        blocked = HostStack(private_host.dir, private_host._requested, emulator_port=busy.getsockname()[1])
+        with pytest.raises(SystemExit, match="TIDEWATER_EMULATOR_PORT"):
+            blocked.up()
+    assert not (private_host.dir / "host.json").exists() and blocked.started_pids() == []
+    # WHEN the user picks another port THEN it is used: no saved state of the failed attempt wins
+    port = free_port()
+    env = HostStack(private_host.dir, private_host._requested, emulator_port=port).up()
+    assert env.endpoint_url == f"http://127.0.0.1:{port}"

@@ -18,6 +18,7 @@ disagree about what was loaded.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -26,16 +27,21 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+import psycopg2
 
 from tidewater.stack import emulators
 from tidewater.stack.env import StackEnv, forget_instance, repo_root
 from tidewater.stack.postgres import PostgresCluster, new_password
-from tidewater.stack.procs import free_port, pid_alive, port_in_use, stop_process_group, wait_for
+from tidewater.stack.procs import free_port, port_in_use, runs_in, start_ticks, stop_process_group, wait_for
 from tidewater.stack.venvs import ensure_runtime_venvs
 
 DEFAULT_EMULATOR_PORT = 4566
+LOCK_WAIT_SECONDS = 600  # an `up` installs the emulator the first time (~50 s); more means it hangs
 
 
 @dataclass
@@ -45,6 +51,7 @@ class HostState:
     postgres_port: int
     postgres_password: str
     emulator_pid: int | None = None
+    emulator_started: int | None = None  # the process's start time (procs.start_ticks): pid + this = it
 
 
 class HostStack:
@@ -104,13 +111,21 @@ class HostStack:
         state = self._load_state()
         if state is None:
             return []
-        return [pid for pid in (state.emulator_pid, self._postgres(state).pid()) if pid]
+        return [pid for pid in (self._emulator_pid(state), self._postgres(state).pid()) if pid]
+
+    def _emulator_pid(self, state: HostState) -> int | None:
+        """The recorded emulator pid, if that process still is the emulator this instance started: the
+        same start time, working in its home. A pid reused by another program is never signalled."""
+        pid = state.emulator_pid
+        if not pid or (state.emulator_started is not None and start_ticks(pid) != state.emulator_started):
+            return None
+        return pid if runs_in(pid, emulators.get(state.emulator).home(self.dir)) else None
 
     def running(self) -> bool:
         return self._running(self._load_state())
 
     def _running(self, state: HostState | None) -> bool:
-        if not state or not pid_alive(state.emulator_pid) or not self._postgres(state).running():
+        if not state or not self._emulator_pid(state) or not self._postgres(state).running():
             return False
         emulator = emulators.get(state.emulator)
         return emulator.healthy(emulator.health(f"http://127.0.0.1:{state.emulator_port}") or {})
@@ -122,7 +137,27 @@ class HostStack:
                 f"Run `make down` first to switch, or keep EMULATOR={state.emulator}."
             )
 
+    @contextmanager
+    def _lock(self) -> Iterator[None]:
+        """One `up` or `down` of this instance at a time (`make up` while `make test` starts its stack in
+        the same checkout): the second waits for the first, and says so."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with open(self.dir / "stack.lock", "a") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                _say(f"another `tidewater up` or `down` is working on this stack ({self.dir}); waiting for it")
+                wait_for(lambda: _try_lock(handle), LOCK_WAIT_SECONDS, "the other `up`/`down` of this stack")
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
     def up(self) -> StackEnv:
+        with self._lock():
+            return self._up()
+
+    def _up(self) -> StackEnv:
         started = time.monotonic()
         state = self._load_state()
         if state is not None:
@@ -132,17 +167,46 @@ class HostStack:
             env.write(self.dir / "stack.env")
             _say(f"host stack already running ({state.emulator} pid {state.emulator_pid}); nothing to do")
             return env
+        if state is not None and self._emulator_pid(state) is None:
+            self._start_over(state)
+            state = None
+        created = state is None
         if state is None:
-            port, pg_port = self._requested_ports
-            state = HostState(
-                emulator=self._requested or emulators.DEFAULT,
-                emulator_port=port or int(os.environ.get("TIDEWATER_EMULATOR_PORT", DEFAULT_EMULATOR_PORT)),
-                postgres_port=pg_port or int(os.environ.get("TIDEWATER_POSTGRES_PORT", 0)) or free_port(),
-                postgres_password=new_password(),
-            )
-            self._save_state(state)
-        emulator = emulators.get(state.emulator)
+            state = self._new_state()
+        try:
+            env = self._start(state)
+        except BaseException:
+            if created:  # a failed `up` leaves nothing started and nothing recorded
+                self._stop_everything(state, quiet=True)
+                forget_instance(self.dir, emulators.get(state.emulator).home(self.dir), self.postgres_dir)
+            raise
+        _say(f"stack up in {time.monotonic() - started:.1f}s; `source {self.dir / 'stack.env'}` to use it")
+        return env
 
+    def _new_state(self) -> HostState:
+        """Ports from the arguments, else the settings; refused before anything starts when in use."""
+        port, pg_port = self._requested_ports
+        state = HostState(
+            emulator=self._requested or emulators.DEFAULT,
+            emulator_port=port or int(os.environ.get("TIDEWATER_EMULATOR_PORT", DEFAULT_EMULATOR_PORT)),
+            postgres_port=pg_port or int(os.environ.get("TIDEWATER_POSTGRES_PORT", 0)) or free_port(),
+            postgres_password=new_password(),
+        )
+        busy = [(setting, value) for setting, value in (("TIDEWATER_EMULATOR_PORT", state.emulator_port),
+                                                        ("TIDEWATER_POSTGRES_PORT", state.postgres_port))
+                if port_in_use(value)]  # fmt: skip
+        if busy:
+            raise SystemExit(
+                "Cannot start the stack: "
+                + "; ".join(f"port {value} ({setting}) is already in use by another program" for setting, value in busy)
+                + ". Stop that program, or pick another port: "
+                + " ".join(f"{setting}=<free port>" for setting, _ in busy) + " make up"
+            )
+        return state
+
+    def _start(self, state: HostState) -> StackEnv:
+        self._save_state(state)
+        emulator = emulators.get(state.emulator)
         python = emulator.install(self.venvs_dir)
         runtimes_dir = ensure_runtime_venvs(self.venvs_dir / "runtimes")
 
@@ -152,39 +216,71 @@ class HostStack:
         _say(f"PostgreSQL ready on 127.0.0.1:{state.postgres_port} (data {postgres.data_dir})")
 
         endpoint = f"http://127.0.0.1:{state.emulator_port}"
-        if not pid_alive(state.emulator_pid):
+        if self._emulator_pid(state) is None:
             # A fresh emulator has no resources: forget the previous deploy's terraform state.
             shutil.rmtree(self.dir / "terraform", ignore_errors=True)
             state.emulator_pid = self._start_emulator(emulator, python, runtimes_dir, state.emulator_port)
+            state.emulator_started = start_ticks(state.emulator_pid)
             self._save_state(state)
         wait_for(lambda: emulator.healthy(emulator.health(endpoint) or {}), 120,
                  f"{emulator.label} on port {state.emulator_port}", interval=0.5)  # fmt: skip
         _say(f"{emulator.label} ready on {endpoint} (log {emulator.log_file(emulator.home(self.dir))})")
-
         env = self.stack_env(state)
         env.write(self.dir / "stack.env")
-        _say(f"stack up in {time.monotonic() - started:.1f}s; `source {self.dir / 'stack.env'}` to use it")
         return env
 
-    def down(self) -> None:
-        state = self._load_state()
-        if state is None:
-            _say("no host stack to stop")
-            return
-        emulator = emulators.get(state.emulator)
-        if state.emulator_pid:
-            stop_process_group(state.emulator_pid, timeout=30)
-            _say(f"stopped {emulator.label} (pid {state.emulator_pid})")
+    def _start_over(self, state: HostState) -> None:
+        """The emulator died without `down` (killed, or the machine restarted): its buckets, queues and
+        functions are gone. Keeping the database, the deploy state and the upload log would make the
+        stack disagree with itself (uploads to buckets that no longer exist, files recorded as loaded
+        whose outputs are gone), so everything of the old stack goes and the new one starts empty."""
+        label = emulators.get(state.emulator).label
+        rows = self._ledger_rows(state)
+        self._stop_everything(state, quiet=True)
+        forget_instance(self.dir, emulators.get(state.emulator).home(self.dir), self.postgres_dir)
+        forgotten = f" and its ledger of {rows:,} file(s)" if rows else ""
+        _say(f"{label} of this stack had stopped without `make down` (killed, or the machine restarted), so its "
+             f"buckets, queues and functions are gone. Starting over with an empty stack: the old database"
+             f"{forgotten}, the deploy state and the upload log are deleted too, so S3 and the database agree. "
+             "Run `make deploy` next.")  # fmt: skip
+
+    def _ledger_rows(self, state: HostState) -> int:
         postgres = self._postgres(state)
-        if postgres.running():
-            pid = postgres.pid()
+        if not postgres.running():
+            return 0
+        try:
+            with psycopg2.connect(postgres.url, connect_timeout=3) as conn, conn.cursor() as cur:
+                cur.execute("SELECT count(*) FROM ingested_files")
+                return cur.fetchone()[0]
+        except psycopg2.Error:
+            return 0
+
+    def _stop_everything(self, state: HostState, quiet: bool = False) -> None:
+        emulator = emulators.get(state.emulator)
+        pid = self._emulator_pid(state)
+        if pid:
+            stop_process_group(pid, timeout=30)
+            _say(f"stopped {emulator.label} (pid {pid})")
+        elif state.emulator_pid and not quiet:
+            _say(f"{emulator.label} (pid {state.emulator_pid}) had already exited")
+        postgres = self._postgres(state)
+        pg_pid = postgres.pid()
+        if pg_pid is not None:
             postgres.stop()
-            _say(f"stopped PostgreSQL (pid {pid})")
-        for pid in leftover_pids(self.dir):
+            _say(f"stopped PostgreSQL (pid {pg_pid})")
+        for leftover in leftover_pids(self.dir):
             # Lambda environments exit on their own when the emulator dies; this is the safety net.
-            stop_process_group(pid, timeout=5)
-            _say(f"stopped leftover process {pid}")
-        forget_instance(self.dir, emulator.home(self.dir), self.postgres_dir)
+            stop_process_group(leftover, timeout=5)
+            _say(f"stopped leftover process {leftover}")
+
+    def down(self) -> None:
+        with self._lock():
+            state = self._load_state()
+            if state is None:
+                _say("no host stack to stop")
+                return
+            self._stop_everything(state)
+            forget_instance(self.dir, emulators.get(state.emulator).home(self.dir), self.postgres_dir)
 
     # ---- postgres control for failure tests -----------------------------------------------------
     def stop_postgres(self) -> None:
@@ -199,11 +295,6 @@ class HostStack:
 
     # ---- the emulator ----------------------------------------------------------------------------
     def _start_emulator(self, emulator: emulators.Emulator, python: Path, runtimes_dir: Path, port: int) -> int:
-        if port_in_use(port):
-            raise SystemExit(
-                f"Port {port} is already in use by another program. Stop it, or pick another port with "
-                f"TIDEWATER_EMULATOR_PORT=<port> make up."
-            )
         home = emulator.home(self.dir)
         for folder in (home, *emulator.folders(home)):
             folder.mkdir(parents=True, exist_ok=True)
@@ -219,6 +310,14 @@ class HostStack:
         finally:
             log.close()
         return proc.pid
+
+
+def _try_lock(handle) -> bool:
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
 
 
 def _clean_environ(python: Path) -> dict[str, str]:

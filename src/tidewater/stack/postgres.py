@@ -13,7 +13,7 @@ from pathlib import Path
 
 import psycopg2
 
-from tidewater.stack.procs import pid_alive, stop_process_group, wait_for
+from tidewater.stack.procs import runs_in, stop_process_group, wait_for
 
 DB_NAME = "tidewater"
 DB_USER = "tidewater"
@@ -54,14 +54,17 @@ class PostgresCluster:
         return self.data_dir.parent / "postgres.log"
 
     def pid(self) -> int | None:
+        """The server's pid - only if that process really is this cluster's server (it works in the data
+        directory): a stale postmaster.pid whose pid now belongs to another process names nothing."""
         pidfile = self.data_dir / "postmaster.pid"
         try:
-            return int(pidfile.read_text().splitlines()[0])
+            pid = int(pidfile.read_text().splitlines()[0])
         except (OSError, ValueError, IndexError):
             return None
+        return pid if runs_in(pid, self.data_dir) else None
 
     def running(self) -> bool:
-        return pid_alive(self.pid())
+        return self.pid() is not None
 
     def init(self) -> None:
         """Create the cluster once; password auth over TCP so the functions use a real secret."""
@@ -109,7 +112,7 @@ class PostgresCluster:
 
     def stop(self) -> None:
         pid = self.pid()
-        if pid_alive(pid):
+        if pid is not None:
             # SIGINT = PostgreSQL's "fast" shutdown: roll back sessions, checkpoint, exit.
             stop_process_group(pid, first_signal=signal.SIGINT, timeout=30)
 

@@ -7,6 +7,7 @@ import signal
 import socket
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 
 def free_port() -> int:
@@ -15,10 +16,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def port_in_use(port: int) -> bool:
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether something listens there."""
     with socket.socket() as sock:
         sock.settimeout(0.3)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
+        return sock.connect_ex((host, port)) == 0
 
 
 def pid_alive(pid: int | None) -> bool:
@@ -36,6 +38,31 @@ def pid_alive(pid: int | None) -> bool:
             return stat.read().split(") ", 1)[1].split()[0] != "Z"
     except OSError:
         return True
+
+
+def start_ticks(pid: int | None) -> int | None:
+    """When a process started (clock ticks since boot, /proc/<pid>/stat): with the pid, it names one
+    process for good - a pid reused after a reboot or a crash has another start time."""
+    if not pid:
+        return None
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return int(stat.read().split(") ", 1)[1].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def runs_in(pid: int | None, folder: Path) -> bool:
+    """Whether a live process has its working directory in `folder`: how we know a pid from a pid file is
+    still the process we started there (an emulator in its home, PostgreSQL in its data directory)."""
+    if not pid_alive(pid):
+        return False
+    try:
+        cwd = Path(os.readlink(f"/proc/{pid}/cwd"))
+    except OSError:
+        return False
+    folder = folder.resolve()
+    return cwd == folder or folder in cwd.parents
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float, what: str, interval: float = 0.2) -> None:
