@@ -21,8 +21,9 @@ TEST_EMULATORS ?= $(or $(EMULATOR),localstack ministack)
 PYTEST_ARGS ?=
 DEPLOY_ARGS ?=
 BENCH_ARGS ?=
+CHAOS_ARGS ?=
 
-.PHONY: help venv up down deploy build plan demo upload wait status logs unit e2e e2e-docker test lint bench clean browser
+.PHONY: help venv up down deploy build plan demo upload wait status logs unit e2e e2e-docker test lint bench chaos clean browser
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -103,6 +104,9 @@ lint: venv ## ruff + terraform fmt + checkov + bandit
 
 bench: venv ## benchmarks on private stacks (.tidewater/bench, -ministack): bench/results.json, docs/performance.md, docs/emulators.md
 	$(PY) -m tidewater.bench $(BENCH_ARGS)
+
+chaos: venv ## faults while files flow, on a private stack (.tidewater/chaos): SOAK=1 the soak, SHORT=1 what make test runs; bench/chaos*.json
+	$(PY) -m tidewater.chaos $(if $(SOAK),--soak) $(if $(SHORT),--short) $(CHAOS_ARGS)
 
 clean: ## remove build output and the dev venv (run `make down` first)
 	rm -rf build $(VENV) .pytest_cache
