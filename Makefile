@@ -87,9 +87,10 @@ browser: ## headless Chromium for the report screenshot test: apt installs it wh
 	  echo "make browser: no chromium here and no apt-get to install it with; install Chromium (macOS: brew install --cask chromium) for the report screenshot test, which is skipped until then" >&2; \
 	fi
 
-test: venv browser ## the whole suite from a clean clone: unit tests, e2e on each emulator (own stacks), then make e2e-docker where it can run
+test: venv browser ## the whole suite from a clean clone: unit tests, e2e on each emulator (own stacks), the short chaos run, then make e2e-docker where it can run
 	@status=0; $(PY) -m pytest -m unit $(PYTEST_ARGS) || status=1; \
 	$(MAKE) --no-print-directory e2e || status=1; \
+	$(MAKE) --no-print-directory chaos SHORT=1 || status=1; \
 	bash docker/e2e.sh --or-skip || status=1; exit $$status
 
 lint: venv ## ruff + terraform fmt + checkov + bandit

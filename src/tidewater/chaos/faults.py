@@ -23,13 +23,18 @@ from tidewater.stack.procs import start_ticks
 # A kill lands this long (s) after the environment's process started, uniformly: its init (~0.6 s:
 # pandas, pyarrow, Powertools), then the files of its batch (download, parse, COPY, outputs, commit).
 KILL_AGE = (0.05, 3.0)
+# Most of an environment's life is init and S3 round trips, so random moments alone rarely meet a
+# COPY or a COMMIT: two kills in five wait for a loading transaction (after its ledger row was
+# written), one in five for a COPY, and land within 50 ms of it.
+TARGETS = {"random": 2, "transaction": 2, "copy": 1}
+TARGET_WAIT_S = 5.0
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-# What the functions' database sessions were doing at a kill (one query, just before the signal).
-MOMENT_SQL = """
-    SELECT coalesce(bool_or(left(query, 4) = 'COPY' AND state = 'active'), false),
-           coalesce(bool_or(state = 'idle in transaction' OR (state = 'active' AND xact_start IS NOT NULL
-                            AND left(query, 5) <> 'SHOW ')), false)
-    FROM pg_stat_activity WHERE application_name = 'tidewater-processor' AND pid <> pg_backend_pid()
+# The processor's database sessions: their client port (to find the process), whether a COPY runs,
+# whether a loading transaction has written (backend_xid: its ledger row is claimed).
+SESSIONS_SQL = """
+    SELECT client_port, left(query, 4) = 'COPY' AND state = 'active',
+           backend_xid IS NOT NULL AND state IN ('active', 'idle in transaction')
+    FROM pg_stat_activity WHERE application_name = 'tidewater-processor'
 """
 
 
@@ -42,21 +47,70 @@ def process_age(pid: int) -> float | None:
     return uptime - ticks / CLOCK_TICKS
 
 
-def moment(h: Harness) -> str:
-    """Where the functions were when a kill landed: in a COPY, in a loading transaction (parse,
-    outputs, summary, commit), or outside one (init, download, the ledger check)."""
+def sessions(h: Harness) -> list[tuple[int, bool, bool]]:
+    """(client port, copying, in a loading transaction) of each processor session."""
     try:
-        copying, in_transaction = h.stack.query(MOMENT_SQL)[0]
+        return [tuple(row) for row in h.stack.query(SESSIONS_SQL)]
     except psycopg2.Error:
         h.stack.reset_connection()
-        return "unknown"
-    return "copy" if copying else "transaction" if in_transaction else "outside_transaction"
+        return []
+
+
+def moment(h: Harness) -> str:
+    """Where the functions were when a kill landed: in a COPY, in a loading transaction (parse,
+    outputs, summary, commit), or outside one (init, download, the ledger check, idle)."""
+    found = sessions(h)
+    return ("copy" if any(s[1] for s in found) else "transaction" if any(s[2] for s in found)
+            else "outside_transaction")  # fmt: skip
+
+
+def socket_owner(port: int, pids: list[int]) -> int | None:
+    """Which of `pids` holds the TCP socket with local port `port` (/proc/net/tcp, then its fds)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(f"socket:[{fields[9]}]")
+    for pid in pids:
+        try:
+            if any(os.readlink(fd) in inodes for fd in Path(f"/proc/{pid}/fd").iterdir()):
+                return pid
+        except OSError:
+            continue
+    return None
+
+
+def target_pid(h: Harness, target: str, pids: list[int]) -> int | None:
+    """The environment in the moment asked for (a COPY, a loading transaction), waited for up to
+    TARGET_WAIT_S; else any environment at a random moment of its life."""
+    if target != "random":
+        deadline = time.monotonic() + TARGET_WAIT_S
+        while time.monotonic() < deadline:
+            for port, copying, in_transaction in sessions(h):
+                if (copying if target == "copy" else in_transaction) and port:
+                    pid = socket_owner(port, h.stack.function_pids(h.processor()))
+                    if pid is not None:
+                        time.sleep(h.rng.uniform(0, 0.05))
+                        return pid
+            time.sleep(0.005)
+    pid = h.rng.choice(pids)
+    wanted_age = h.rng.uniform(*KILL_AGE)
+    age = process_age(pid)
+    while age is not None and age < wanted_age:
+        time.sleep(min(0.05, wanted_age - age))
+        age = process_age(pid)
+    return pid if age is not None else None
 
 
 def kill_functions(h: Harness, kills: int, refill: Callable[[], None], timeout: float) -> Counter:
-    """SIGKILL the processor's execution environments, one at a time, each at a random moment of its
-    life, until `kills` landed (or `timeout`). When the queue runs dry, `refill` uploads more files.
-    Returns the kills by moment."""
+    """SIGKILL the processor's execution environments, one at a time, each in a moment of TARGETS,
+    until `kills` landed (or `timeout`). When the queue runs dry, `refill` uploads more files.
+    Returns the kills by the moment they met."""
     function = h.processor()
     code_dir = h.stack.code_dir(function)
     landed: Counter = Counter()
@@ -69,13 +123,9 @@ def kill_functions(h: Harness, kills: int, refill: Callable[[], None], timeout: 
                 refill()
             time.sleep(0.1)
             continue
-        pid = h.rng.choice(pids)
-        wanted_age = h.rng.uniform(*KILL_AGE)
-        age = process_age(pid)
-        while age is not None and age < wanted_age:
-            time.sleep(min(0.05, wanted_age - age))
-            age = process_age(pid)
-        if age is None:
+        target = h.rng.choices(list(TARGETS), weights=list(TARGETS.values()))[0]
+        pid = target_pid(h, target, pids)
+        if pid is None:
             continue
         when = moment(h)
         if h.stack.kill(pid, code_dir):

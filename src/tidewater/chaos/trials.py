@@ -29,8 +29,8 @@ class Scale:
     """How much of each kind one trial does."""
 
     files: int = 120  # files flowing during a trial (sigkill, s3_errors, postgres_*)
-    kills: int = 35  # SIGKILLs per sigkill trial
-    s3_error_rate: float = 0.25  # per S3 request of the processor, while the s3_errors trial runs
+    kills: int = 45  # SIGKILLs per sigkill trial
+    s3_error_rate: float = 0.3  # per S3 request of the processor, while the s3_errors trial runs
     crashes: int = 3  # PostgreSQL crash-restarts per postgres_crash trial
     outage_s: float = 60  # PostgreSQL unavailable this long in a postgres_outage trial
     groups: int = 4  # same_bytes: groups of keys per trial
