@@ -49,7 +49,7 @@ from typing import Any
 
 from pipeline import db, s3io, transform
 from pipeline.contracts import CONTRACTS, Contract, contract_for
-from pipeline.errors import REJECTED_ROWS, TOO_LARGE, UNKNOWN_DATASET, FileRejected
+from pipeline.errors import CONTRACT_MISMATCH, REJECTED_ROWS, TOO_LARGE, UNKNOWN_DATASET, FileRejected
 from pipeline.events import S3ObjectRef
 from pipeline.formats import split_name
 from pipeline.parse import CHUNK_CHARS
@@ -198,6 +198,13 @@ def admit(ref: S3ObjectRef, limit: int) -> Contract:
             f"{', '.join(f'{name}/' for name in sorted(CONTRACTS))}",
         )
     split_name(ref.key)  # unsupported_format
+    if problem := db.SCHEMA_PROBLEMS.get(contract.dataset):
+        raise FileRejected(
+            CONTRACT_MISMATCH,
+            f"the {contract.dataset} table does not match its contract, so nothing of this dataset loads: {problem}. "
+            "After fixing it, deploy and run `tidewater reprocess --dataset "
+            f"{contract.dataset}`",
+        )
     if ref.size is not None and ref.size > limit:
         raise FileRejected(
             TOO_LARGE,
@@ -209,6 +216,7 @@ def admit(ref: S3ObjectRef, limit: int) -> Contract:
 
 def ledger_entry(ref: S3ObjectRef, fetched: FetchedObject | None, started_at: datetime) -> db.LedgerEntry:
     etag = fetched.etag if fetched else ref.etag
+    contract = contract_for(ref.dataset)
     return db.LedgerEntry(
         bucket=ref.bucket,
         s3_key=ref.key,
@@ -221,6 +229,7 @@ def ledger_entry(ref: S3ObjectRef, fetched: FetchedObject | None, started_at: da
         event_time=ref.event_time,
         started_at=started_at,
         sequencer=ref.sequencer,
+        contract_version=contract.version if contract else None,
     )
 
 
