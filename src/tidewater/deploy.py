@@ -19,6 +19,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from tidewater import build
+from tidewater.contracts import contracts_dir, refuse_breaking
 from tidewater.stack.env import EMULATOR_CREDENTIALS, StackEnv, load, repo_root, state_dir
 from tidewater.stack.procs import port_in_use
 
@@ -149,10 +150,12 @@ def resolve_var_files(var_files: list[Path | str] | None, tf_dir: Path, plan_onl
 
 
 def deploy(state: Path | None = None, plan_only: bool = False,
-           var_files: list[Path | str] | None = None) -> dict[str, str]:
+           var_files: list[Path | str] | None = None, contracts: Path | str | None = None) -> dict[str, str]:
     """Apply (or with plan_only, plan and report whether anything would change). Returns outputs.
 
     var_files: extra Terraform variable files applied after envs/local.tfvars (see resolve_var_files).
+    contracts: the folder of dataset contracts to ship (tidewater.contracts.contracts_dir); an apply
+    first checks them against the stack's database and stops at a breaking change.
     """
     state = state or state_dir()
     env = load(state)
@@ -164,7 +167,9 @@ def deploy(state: Path | None = None, plan_only: bool = False,
     tf_dir = state / "terraform"
     extra = resolve_var_files(var_files, tf_dir, plan_only)
     if not plan_only:
-        build.main(["--architecture", env.lambda_architecture])
+        folder = contracts_dir(contracts)
+        refuse_breaking(folder, env.database_url)
+        build.main(["--architecture", env.lambda_architecture, "--contracts", str(folder)])
     tf_dir.mkdir(parents=True, exist_ok=True)
     work = _workdir(tf_dir)
     tf_env = _terraform_env(env, tf_dir)

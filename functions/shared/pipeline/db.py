@@ -245,7 +245,8 @@ def find_loaded_duplicate(cur: Cursor, dataset: str, content_sha256: str, file_i
 
 def finish(cur: Cursor, file_id: int, status: str, **fields: Any) -> None:
     """Set the final status and any of: rows_loaded, rows_quarantined, error, error_detail,
-    duplicate_of, processed_key, quarantine_key, processed_keys, quarantine_keys, superseded_by."""
+    duplicate_of, processed_key, quarantine_key, processed_keys, quarantine_keys, superseded_by,
+    contract_version."""
     allowed = {
         "rows_loaded",
         "rows_quarantined",
@@ -257,6 +258,7 @@ def finish(cur: Cursor, file_id: int, status: str, **fields: Any) -> None:
         "processed_keys",
         "quarantine_keys",
         "superseded_by",
+        "contract_version",
     }
     unknown = set(fields) - allowed
     if unknown:
@@ -265,6 +267,48 @@ def finish(cur: Cursor, file_id: int, status: str, **fields: Any) -> None:
     statement = sql.SQL("UPDATE ingested_files SET status = %s, finished_at = clock_timestamp(){} WHERE id = %s")
     extra = sql.SQL("").join(sql.SQL(", ") + assignment for assignment in assignments)
     cur.execute(statement.format(extra), (status, *fields.values(), file_id))
+
+
+LEDGER_OBJECT = "bucket, s3_key, version_id, etag, event_time, started_at, sequencer, size_bytes, dataset, status"
+
+
+@dataclass(frozen=True)
+class LedgerObject:
+    """What the ledger knows of a file's object version (to fetch it again: reprocess)."""
+
+    bucket: str
+    s3_key: str
+    version_id: str  # the S3 VersionId, or the ETag when the bucket is unversioned
+    etag: str | None
+    event_time: datetime | None
+    started_at: datetime
+    sequencer: str | None
+    size_bytes: int | None
+    dataset: str
+    status: str
+
+
+def ledger_object(conn: Connection, file_id: int) -> LedgerObject | None:
+    with conn.cursor() as cur:
+        cur.execute(f"SELECT {LEDGER_OBJECT} FROM ingested_files WHERE id = %s", (file_id,))  # nosec B608 - names
+        row = cur.fetchone()
+    return LedgerObject(*row) if row else None
+
+
+def reclaim(cur: Cursor, contract: Contract, file_id: int) -> Retired | None:
+    """Take a loaded or quarantined file's ledger row over for loading it again (reprocess): a loaded
+    file's rows leave the table and its incremental summary. Returns the objects it named (the caller
+    deletes those the new load does not write again, after COMMIT); None when the row is no longer
+    loaded or quarantined (superseded or a duplicate meanwhile). Call under the key's lock."""
+    cur.execute(
+        "SELECT status, processed_keys, quarantine_keys FROM ingested_files WHERE id = %s FOR UPDATE", (file_id,)
+    )
+    row = cur.fetchone()
+    if row is None or row[0] not in (LOADED, QUARANTINED):
+        return None
+    if row[0] == LOADED:
+        remove_rows(cur, contract, file_id)
+    return Retired(processed_keys=list(row[1] or []), quarantine_keys=list(row[2] or []))
 
 
 def is_committed(conn: Connection, file_id: int) -> bool:
