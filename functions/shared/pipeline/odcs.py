@@ -31,7 +31,7 @@ from typing import Any
 
 import yaml
 
-from pipeline.contracts import (
+from pipeline.model import (
     APPEND,
     AVG,
     COUNT,

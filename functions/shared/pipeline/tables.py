@@ -27,7 +27,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache
 
-from pipeline.contracts import AVG, COUNT, SUM, Contract, Measure, Summary
+from pipeline.model import AVG, COUNT, SUM, Contract, Measure, Summary
 
 LIVE_COLUMNS = """
     SELECT c.relname, a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), a.attnotnull
