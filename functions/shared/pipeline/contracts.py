@@ -2,9 +2,10 @@
 
 Each contract is written as an Open Data Contract Standard file, `contracts/<dataset>.odcs.yaml`;
 odcs.py (the only place that knows ODCS) reads those files into the `Contract` objects of model.py,
-whose names this module hands on to the rest of the pipeline. A contract says which columns a record must have, how each value is checked and typed, which table the
-good rows load into (tables.py makes it from the contract), which summary table is kept and which
-outputs are written. Adding a dataset means adding a file: docs/datasets.md.
+whose names this module hands on to the rest of the pipeline. A contract says which columns a
+record must have, how each value is checked and typed, which table the good rows load into
+(tables.py makes it from the contract), which summary table is kept and which outputs are written.
+Adding a dataset means adding a file: docs/datasets.md.
 
 Every contract reads every format (CSV/TSV, JSON array, NDJSON, gzip of each): see formats.py.
 """
