@@ -38,9 +38,11 @@ def cmd_deploy(args) -> int:
 
 
 def cmd_upload(args) -> int:
+    from tidewater.datasets import known_datasets
     from tidewater.ingest import upload
 
-    upload(_pipeline(), [Path(p) for p in args.paths], args.dataset, state_dir() / "uploads.jsonl")
+    upload(_pipeline(), [Path(p) for p in args.paths], args.dataset, state_dir() / "uploads.jsonl",
+           known_datasets(), dry_run=args.dry_run)  # fmt: skip
     return 0
 
 
@@ -51,9 +53,13 @@ def cmd_wait(args) -> int:
 
 
 def cmd_status(args) -> int:
-    from tidewater.status import status
+    from tidewater.status import status, watch
 
-    print(status(_pipeline(), summary_only=args.summary))
+    pipeline = _pipeline()
+    if args.watch:
+        watch(lambda: status(pipeline, summary_only=args.summary), args.interval)
+    else:
+        print(status(pipeline, summary_only=args.summary))
     return 0
 
 
@@ -73,7 +79,7 @@ def cmd_doctor(args) -> int:
 def cmd_report(args) -> int:
     from tidewater.report import run_report
 
-    return run_report(_pipeline(), args.date)
+    return run_report(_pipeline(), args.date, open_it=args.open, copies=state_dir() / "reports")
 
 
 def cmd_logs(args) -> int:
@@ -109,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
                                             "folder's files (hidden ones left out) to their path below it, the "
                                             "first folder naming the dataset (seed_data/ -> housing/x.csv, ...)")
     p.add_argument("--dataset", help="dataset prefix to upload under (default: see paths)")
+    p.add_argument("--dry-run", action="store_true", help="only show the keys the files would get")
     p.set_defaults(func=cmd_upload)
 
     p = sub.add_parser("wait", help="wait until the queue is drained and every uploaded file has a final status")
@@ -117,6 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("status", help="queues, dead-letter queue, ledger counts per dataset, housing summary")
     p.add_argument("--summary", action="store_true", help="only print housing_summary_statistics")
+    p.add_argument("--watch", action="store_true", help="refresh the view until Ctrl-C")
+    p.add_argument("--interval", type=float, default=2, metavar="SECONDS", help="with --watch (default 2)")
     p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("replay-dlq", help="move dead-letter messages back to the ingest queue (after a fix)")
@@ -132,6 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("report", help="make the daily report of a UTC day now (the reporter function) and print it")
     p.add_argument("--date", help="YYYY-MM-DD (default: yesterday, UTC, like the daily schedule)")
+    p.add_argument("--open", action="store_true", help="also print a browser-openable URL of report.html "
+                                                       "(presigned, an hour) and the path of a local copy")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("logs", help="print the processor's CloudWatch logs")
