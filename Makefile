@@ -46,8 +46,8 @@ down: venv ## stop exactly what `make up` started and delete its data
 build: venv ## build the Lambda zips into build/functions/ (prints their sizes)
 	$(PY) -m tidewater.build
 
-deploy: venv ## build the zips and terraform apply them to the running local stack (tflocal)
-	$(TIDEWATER) deploy $(DEPLOY_ARGS)
+deploy: venv ## build the zips and terraform apply them to the running local stack (tflocal; VERBOSE=1: all of Terraform's output)
+	$(TIDEWATER) deploy $(if $(filter-out 0,$(VERBOSE)),-v) $(DEPLOY_ARGS)
 
 plan: venv ## terraform plan against the running local stack (expect: No changes)
 	$(TIDEWATER) deploy --plan $(DEPLOY_ARGS)

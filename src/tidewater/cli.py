@@ -33,7 +33,7 @@ def cmd_down(args) -> int:
 def cmd_deploy(args) -> int:
     from tidewater.deploy import deploy
 
-    result = deploy(plan_only=args.plan, var_files=args.var_file)
+    result = deploy(plan_only=args.plan, var_files=args.var_file, verbose=args.verbose or None)
     return 2 if args.plan and args.detailed_exitcode and result.get("changes") == "true" else 0
 
 
@@ -104,6 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("deploy", help="build the zips and terraform apply to the running local stack")
     p.add_argument("--plan", action="store_true", help="only plan (expect: no changes right after a deploy)")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="Terraform's whole output live (also VERBOSE=1); by default it goes to <instance>/logs/")
     p.add_argument("--detailed-exitcode", action="store_true", help="with --plan: exit 2 when changes are pending")
     p.add_argument("--var-file", action="append", metavar="PATH",
                    help="extra Terraform variables file, applied after envs/local.tfvars so its values win "
