@@ -22,7 +22,7 @@ PYTEST_ARGS ?=
 DEPLOY_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: help venv up down deploy build plan demo upload wait status logs unit e2e e2e-docker test lint bench clean browser
+.PHONY: help venv up down deploy build plan demo dev upload wait status logs unit e2e e2e-docker test lint bench clean browser
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -57,6 +57,9 @@ demo: up deploy ## up + deploy + upload seed_data + wait + print the summary and
 	$(TIDEWATER) wait --timeout 300
 	$(TIDEWATER) status --summary
 	$(TIDEWATER) report --date $$(date -u +%F)
+
+dev: venv ## the deployed functions run functions/ from the work tree: save, invoke, see it (Ctrl-C ends)
+	$(TIDEWATER) dev
 
 status: venv ## queues, DLQ, ledger counts
 	$(TIDEWATER) status

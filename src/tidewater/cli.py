@@ -76,6 +76,17 @@ def cmd_doctor(args) -> int:
     return doctor(_pipeline(), fix=args.fix, min_age_minutes=args.min_age)
 
 
+def cmd_dev(args) -> int:
+    from tidewater import dev
+
+    pipeline = _pipeline()
+    if args.stop:
+        changed = dev.stop(pipeline, state_dir() / "dev.json")
+        dev.say(f"dev mode stopped for {', '.join(changed)}" if changed else "dev mode was not on")
+        return 0
+    return dev.run(pipeline)
+
+
 def cmd_report(args) -> int:
     from tidewater.report import run_report
 
@@ -140,6 +151,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-age", type=float, default=15, metavar="MINUTES",
                    help="leave objects younger than this alone: a load may still be running (default 15)")
     p.set_defaults(func=cmd_doctor)
+
+    p = sub.add_parser("dev", help="the deployed functions run the code under functions/ from the work tree: a saved "
+                                   "change takes effect on the next invocation (Ctrl-C puts the deployed code back)")
+    p.add_argument("--stop", action="store_true", help="end dev mode started elsewhere (puts the deployed code back)")
+    p.set_defaults(func=cmd_dev)
 
     p = sub.add_parser("report", help="make the daily report of a UTC day now (the reporter function) and print it")
     p.add_argument("--date", help="YYYY-MM-DD (default: yesterday, UTC, like the daily schedule)")
