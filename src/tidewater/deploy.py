@@ -132,6 +132,12 @@ def _var_files_record(tf_dir: Path) -> Path:
     return tf_dir / "var-files.json"
 
 
+def recorded_var_files(tf_dir: Path) -> list[Path]:
+    """The extra var files of the last apply to this stack (none before the first)."""
+    record = _var_files_record(tf_dir)
+    return [Path(p) for p in json.loads(record.read_text())] if record.exists() else []
+
+
 def resolve_var_files(var_files: list[Path | str] | None, tf_dir: Path, plan_only: bool) -> list[Path]:
     """The extra var files of this run, as absolute paths (terraform runs in a copy of terraform/).
 
@@ -139,10 +145,7 @@ def resolve_var_files(var_files: list[Path | str] | None, tf_dir: Path, plan_onl
     those of the last apply to this stack, so `make plan` after `deploy --var-file X` compares against X.
     """
     if var_files is None:
-        record = _var_files_record(tf_dir)
-        if plan_only and record.exists():
-            return [Path(p) for p in json.loads(record.read_text())]
-        return []
+        return recorded_var_files(tf_dir) if plan_only else []
     resolved = [Path(p).expanduser().resolve() for p in var_files]
     for path in resolved:
         if not path.is_file():
