@@ -13,7 +13,9 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -40,13 +42,21 @@ def test_the_quick_start_is_make_demo_and_make_test_and_ci_runs_make_test():
     assert "make test" in (ROOT / ".ci" / "run").read_text()
 
 
-def test_make_demo_then_make_down_do_what_the_readme_says(stack, tmp_path):
+@pytest.fixture
+def system_temp():
+    """A private stand-in for the system temp folder, which the `postgres` user can enter (as root the
+    cluster lives there; pytest's own tmp_path is private to root)."""
+    folder = Path(tempfile.mkdtemp(prefix="tidewater-quickstart-"))
+    folder.chmod(0o755)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_make_demo_then_make_down_do_what_the_readme_says(stack, tmp_path, system_temp):
     if stack.pipeline.env.backend != "host" or stack.emulator != "localstack":
         pytest.skip("the quick start is the default `make demo` (host backend, LocalStack); this run is "
                     f"{stack.pipeline.env.backend} with {stack.emulator}")  # fmt: skip
-    instance, system_temp = tmp_path / "instance", tmp_path / "system-temp"
-    system_temp.mkdir(mode=0o755)
-    tmp_path.chmod(0o755)  # as root, PostgreSQL runs as `postgres` from a folder in the temp folder
+    instance = tmp_path / "instance"
     env = {**os.environ, "TIDEWATER_STATE_DIR": str(instance), "BACKEND": "host", "TMPDIR": str(system_temp),
            "TIDEWATER_EMULATOR_PORT": str(free_port()), "TIDEWATER_POSTGRES_PORT": str(free_port())}  # fmt: skip
     for name in ("VERBOSE", "EMULATOR"):
