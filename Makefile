@@ -22,7 +22,7 @@ PYTEST_ARGS ?=
 DEPLOY_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: help venv up down deploy build plan demo upload wait status logs unit e2e e2e-docker test lint bench clean browser datacontract
+.PHONY: help venv up down deploy build plan demo dev upload wait status logs unit e2e e2e-docker test lint bench clean browser datacontract
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -46,8 +46,8 @@ down: venv ## stop exactly what `make up` started and delete its data
 build: venv ## build the Lambda zips into build/functions/ (prints their sizes)
 	$(PY) -m tidewater.build
 
-deploy: venv ## build the zips and terraform apply them to the running local stack (tflocal)
-	$(TIDEWATER) deploy $(DEPLOY_ARGS)
+deploy: venv ## build the zips and terraform apply them to the running local stack (tflocal; VERBOSE=1: all of Terraform's output)
+	$(TIDEWATER) deploy $(if $(filter-out 0,$(VERBOSE)),-v) $(DEPLOY_ARGS)
 
 plan: venv ## terraform plan against the running local stack (expect: No changes)
 	$(TIDEWATER) deploy --plan $(DEPLOY_ARGS)
@@ -57,6 +57,9 @@ demo: up deploy ## up + deploy + upload seed_data + wait + print the summary and
 	$(TIDEWATER) wait --timeout 300
 	$(TIDEWATER) status --summary
 	$(TIDEWATER) report --date $$(date -u +%F)
+
+dev: venv ## the deployed functions run functions/ from the work tree: save, invoke, see it (Ctrl-C ends)
+	$(TIDEWATER) dev
 
 status: venv ## queues, DLQ, ledger counts
 	$(TIDEWATER) status

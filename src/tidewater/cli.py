@@ -33,14 +33,17 @@ def cmd_down(args) -> int:
 def cmd_deploy(args) -> int:
     from tidewater.deploy import deploy
 
-    result = deploy(plan_only=args.plan, var_files=args.var_file, contracts=args.contracts)
+    result = deploy(plan_only=args.plan, var_files=args.var_file, verbose=args.verbose or None,
+                    contracts=args.contracts)
     return 2 if args.plan and args.detailed_exitcode and result.get("changes") == "true" else 0
 
 
 def cmd_upload(args) -> int:
+    from tidewater.contracts import known_datasets
     from tidewater.ingest import upload
 
-    upload(_pipeline(), [Path(p) for p in args.paths], args.dataset, state_dir() / "uploads.jsonl")
+    upload(_pipeline(), [Path(p) for p in args.paths], args.dataset, state_dir() / "uploads.jsonl",
+           known_datasets(state_dir()), dry_run=args.dry_run)  # fmt: skip
     return 0
 
 
@@ -51,9 +54,13 @@ def cmd_wait(args) -> int:
 
 
 def cmd_status(args) -> int:
-    from tidewater.status import status
+    from tidewater.status import status, watch
 
-    print(status(_pipeline(), summary_only=args.summary))
+    pipeline = _pipeline()
+    if args.watch:
+        watch(lambda: status(pipeline, summary_only=args.summary), args.interval)
+    else:
+        print(status(pipeline, summary_only=args.summary))
     return 0
 
 
@@ -70,10 +77,21 @@ def cmd_doctor(args) -> int:
     return doctor(_pipeline(), fix=args.fix, min_age_minutes=args.min_age)
 
 
+def cmd_dev(args) -> int:
+    from tidewater import dev
+
+    pipeline = _pipeline()
+    if args.stop:
+        changed = dev.stop(pipeline, state_dir() / "dev.json")
+        dev.say(f"dev mode stopped for {', '.join(changed)}" if changed else "dev mode was not on")
+        return 0
+    return dev.run(pipeline)
+
+
 def cmd_report(args) -> int:
     from tidewater.report import run_report
 
-    return run_report(_pipeline(), args.date)
+    return run_report(_pipeline(), args.date, open_it=args.open, copies=state_dir() / "reports")
 
 
 def cmd_contracts(args) -> int:
@@ -120,6 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("deploy", help="build the zips and terraform apply to the running local stack")
     p.add_argument("--plan", action="store_true", help="only plan (expect: no changes right after a deploy)")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="Terraform's whole output live (also VERBOSE=1); by default it goes to <instance>/logs/")
     p.add_argument("--detailed-exitcode", action="store_true", help="with --plan: exit 2 when changes are pending")
     p.add_argument("--var-file", action="append", metavar="PATH",
                    help="extra Terraform variables file, applied after envs/local.tfvars so its values win "
@@ -147,6 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
                                             "folder's files (hidden ones left out) to their path below it, the "
                                             "first folder naming the dataset (seed_data/ -> housing/x.csv, ...)")
     p.add_argument("--dataset", help="dataset prefix to upload under (default: see paths)")
+    p.add_argument("--dry-run", action="store_true", help="only show the keys the files would get")
     p.set_defaults(func=cmd_upload)
 
     p = sub.add_parser("wait", help="wait until the queue is drained and every uploaded file has a final status")
@@ -155,6 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("status", help="queues, dead-letter queue, ledger counts per dataset, housing summary")
     p.add_argument("--summary", action="store_true", help="only print housing_summary_statistics")
+    p.add_argument("--watch", action="store_true", help="refresh the view until Ctrl-C")
+    p.add_argument("--interval", type=float, default=2, metavar="SECONDS", help="with --watch (default 2)")
     p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("replay-dlq", help="move dead-letter messages back to the ingest queue (after a fix)")
@@ -168,8 +191,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="leave objects younger than this alone: a load may still be running (default 15)")
     p.set_defaults(func=cmd_doctor)
 
+    p = sub.add_parser("dev", help="the deployed functions run the code under functions/ from the work tree: a saved "
+                                   "change takes effect on the next invocation (Ctrl-C puts the deployed code back)")
+    p.add_argument("--stop", action="store_true", help="end dev mode started elsewhere (puts the deployed code back)")
+    p.set_defaults(func=cmd_dev)
+
     p = sub.add_parser("report", help="make the daily report of a UTC day now (the reporter function) and print it")
     p.add_argument("--date", help="YYYY-MM-DD (default: yesterday, UTC, like the daily schedule)")
+    p.add_argument("--open", action="store_true", help="also print a browser-openable URL of report.html "
+                                                       "(presigned, an hour) and the path of a local copy")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("logs", help="print the processor's CloudWatch logs")

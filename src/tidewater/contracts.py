@@ -1,5 +1,6 @@
 """`tidewater contracts` and `tidewater contracts check`: the dataset contracts as the functions will
-read them, and what deploying them would do to the live database.
+read them, and what deploying them would do to the live database; and the datasets a stack knows
+(`tidewater upload` refuses a key the processor would quarantine as `unknown_dataset`).
 
 The reading and the comparison are the functions' own code (functions/shared/pipeline: odcs.py,
 tables.py), imported from the checkout, so the check before a deploy and the processor's cold start
@@ -31,6 +32,29 @@ def contracts_dir(given: str | Path | None = None) -> Path:
     """--contracts, else $TIDEWATER_CONTRACTS_DIR, else the checkout's contracts/."""
     chosen = given or os.environ.get(CONTRACTS_DIR_VARIABLE) or repo_root() / "contracts"
     return Path(chosen).expanduser().resolve()
+
+
+def contracts_record(tf_dir: Path) -> Path:
+    # Inside the instance's terraform dir: forgotten together with the state (`down`, a fresh emulator).
+    return tf_dir / "contracts-dir.txt"
+
+
+def record_deployed_contracts(tf_dir: Path, folder: Path) -> None:
+    contracts_record(tf_dir).write_text(str(folder))
+
+
+def deployed_contracts_dir(state: Path) -> Path:
+    """The contracts a stack runs: $TIDEWATER_CONTRACTS_DIR, else the folder of its last deploy, else
+    the checkout's contracts/."""
+    record = contracts_record(state / "terraform")
+    if not os.environ.get(CONTRACTS_DIR_VARIABLE) and record.exists():
+        return Path(record.read_text())
+    return contracts_dir()
+
+
+def known_datasets(state: Path) -> list[str]:
+    """The datasets (key prefixes) the stack's processor has a contract for."""
+    return sorted(load(deployed_contracts_dir(state)))
 
 
 def load(folder: Path) -> dict:

@@ -24,6 +24,7 @@ from urllib.parse import urlparse
 import pytest
 import yaml
 
+from tidewater.deploy import recorded_var_files
 from tidewater.stack.env import repo_root
 
 pytestmark = pytest.mark.e2e
@@ -64,6 +65,12 @@ CARS = """\
 MONDAY = ("route,departed,passengers\nA-B,2025-11-17T08:00:{s}Z,120\nA-B,2025-11-17T09:00:{s}Z,80\n"
           "B-C,2025-11-17T10:00:{s}Z,7\n")
 TUESDAY = "route,departed,passengers,cars\nA-B,2025-11-18T08:00:{s}Z,100,12\nA-B,2025-11-18T09:00:{s}Z,5,\n"
+
+
+def deploy_args(stack, own: OwnDataset) -> list[str]:
+    """`deploy --contracts <the folder>`, keeping the var files the test stack was deployed with."""
+    kept = [arg for path in recorded_var_files(stack.state / "terraform") for arg in ("--var-file", str(path))]
+    return ["deploy", "--contracts", str(own.folder), *kept]
 
 
 def tidewater(stack, *args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -121,7 +128,7 @@ def test_a_new_dataset_loads_from_its_contract_alone(stack, own):
     own.write("1.0.0")
     listed = tidewater(stack, "contracts", "--contracts", str(own.folder)).stdout
     assert f"{own.dataset}/  1.0.0    {own.table}" in listed
-    tidewater(stack, "deploy", "--contracts", str(own.folder))
+    tidewater(stack, *deploy_args(stack, own))
 
     # WHEN a file with a bad row (route B-C is not allowed) is uploaded
     key = own.upload(stack, "monday.csv", MONDAY)
@@ -139,7 +146,7 @@ def test_an_optional_property_is_added_and_older_rows_stay_null(stack, own):
     own.write("1.1.0", more=CARS)
     check = tidewater(stack, "contracts", "check", "--contracts", str(own.folder)).stdout
     assert f"will add column {own.table}.cars integer (existing rows: NULL)" in check
-    tidewater(stack, "deploy", "--contracts", str(own.folder))
+    tidewater(stack, *deploy_args(stack, own))
 
     key = own.upload(stack, "tuesday.csv", TUESDAY)
 
@@ -152,7 +159,7 @@ def test_a_breaking_change_is_refused_before_anything_is_deployed(stack, own):
     own.write("2.0.0", passengers="number", more=CARS)
 
     check = tidewater(stack, "contracts", "check", "--contracts", str(own.folder), check=False)
-    deploy = tidewater(stack, "deploy", "--contracts", str(own.folder), check=False)
+    deploy = tidewater(stack, *deploy_args(stack, own), check=False)
 
     message = (f"type change of {own.table}.passengers: the table has integer, the contract says double precision. "
                "Keep the type, or load into a new table (another physicalName) and reprocess")  # fmt: skip
@@ -164,7 +171,7 @@ def test_a_breaking_change_is_refused_before_anything_is_deployed(stack, own):
 def test_reprocess_loads_a_files_rows_again_exactly_once(stack, own):
     # GIVEN the contract now allows route B-C
     own.write("1.2.0", routes="A-B, B-C", more=CARS)
-    tidewater(stack, "deploy", "--contracts", str(own.folder))
+    tidewater(stack, *deploy_args(stack, own))
     key = f"{own.dataset}/monday.csv"
     ((file_id, *_),) = ledger(stack, key)
 
