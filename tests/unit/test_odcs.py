@@ -140,4 +140,8 @@ def test_the_contracts_folder_can_be_chosen(tmp_path, monkeypatch):
     monkeypatch.setenv(odcs.CONTRACTS_DIR_VARIABLE, str(tmp_path))
     assert odcs.contracts_folder() == tmp_path
     monkeypatch.delenv(odcs.CONTRACTS_DIR_VARIABLE)
-    assert odcs.contracts_folder() == CONTRACTS  # in a checkout; in a zip, contracts/ beside pipeline/
+    monkeypatch.delenv("LAMBDA_TASK_ROOT", raising=False)
+    assert odcs.contracts_folder() == CONTRACTS  # in a checkout
+    (tmp_path / "contracts").mkdir()
+    monkeypatch.setenv("LAMBDA_TASK_ROOT", str(tmp_path))
+    assert odcs.contracts_folder() == tmp_path / "contracts"  # in a function: the zip's, also under tidewater dev

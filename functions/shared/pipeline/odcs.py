@@ -83,10 +83,15 @@ class ContractError(ValueError):
 
 
 def contracts_folder() -> Path:
-    """Where the contracts are: $TIDEWATER_CONTRACTS_DIR; else `contracts/` beside the `pipeline`
-    package (in a function zip); else the checkout's `contracts/`."""
+    """Where the contracts are: $TIDEWATER_CONTRACTS_DIR; else, in a function, the deployed ones in
+    the zip, `$LAMBDA_TASK_ROOT/contracts` (also under `tidewater dev`, whose `pipeline` comes from
+    the work tree: a contract reaches a function only through a deploy and its check); else
+    `contracts/` beside the `pipeline` package; else the checkout's `contracts/`."""
     if configured := os.environ.get(CONTRACTS_DIR_VARIABLE):
         return Path(configured)
+    deployed = Path(os.environ.get("LAMBDA_TASK_ROOT") or "/nonexistent") / "contracts"
+    if deployed.is_dir():
+        return deployed
     package = Path(__file__).resolve().parent
     beside = package.parent / "contracts"
     return beside if beside.is_dir() else package.parents[2] / "contracts"
