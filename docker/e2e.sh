@@ -139,7 +139,8 @@ main() {
   COMPOSE_UP=yes
   timed "compose: up (image build included)" logged compose-up \
     env TIDEWATER_STATE_DIR="$COMPOSE_STATE" $TIDEWATER up --backend compose
-  timed "compose: deploy" logged compose-deploy env TIDEWATER_STATE_DIR="$COMPOSE_STATE" $TIDEWATER deploy
+  timed "compose: deploy" logged compose-deploy env TIDEWATER_STATE_DIR="$COMPOSE_STATE" $TIDEWATER deploy \
+    --var-file tests/stack.tfvars
   timed "compose: e2e selection" env TIDEWATER_STATE_DIR="$COMPOSE_STATE" TIDEWATER_TEST_STACK=external \
     $PY -m pytest -q "${SELECTION[@]}"
   timed "compose: down" logged compose-down env TIDEWATER_STATE_DIR="$COMPOSE_STATE" $TIDEWATER down

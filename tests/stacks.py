@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from tidewater.aws import Pipeline
-from tidewater.deploy import deploy
+from tidewater.deploy import deploy, recorded_var_files
 from tidewater.stack.backends import get_stack
 from tidewater.stack.compose import (
     LOCALSTACK_SERVICE,
@@ -26,9 +26,9 @@ from tidewater.stack.env import forget_instance, repo_root, state_dir
 from tidewater.stack.host import HostStack
 from tidewater.stack.procs import free_port
 
-# Test stacks run the daily report every minute so tests/e2e/test_report.py sees the rule fire
-# (deploy() passes os.environ to Terraform; `external` stacks keep their own schedule).
-TEST_REPORT_SCHEDULE = "rate(1 minute)"
+# The test stacks' Terraform settings (a report every minute, quick retries); `external` stacks
+# keep the settings they were deployed with.
+TEST_VAR_FILES = [repo_root() / "tests" / "stack.tfvars"]
 
 
 @dataclass
@@ -84,11 +84,9 @@ def start_test_stack(mode: str, emulator: str = "localstack") -> Iterator[TestSt
         mode = "host"  # the testcontainers path is LocalStack's
     if mode == "auto":
         mode = "docker" if docker_available() else "host"
-    if mode != "external":
-        os.environ.setdefault("TF_VAR_report_schedule_expression", TEST_REPORT_SCHEDULE)
     if mode == "external":
         state = state_dir()
-        deploy(state)
+        deploy(state, var_files=recorded_var_files(state / "terraform"))
         # The stack `make up` started knows how to stop and start its own Postgres (outage tests).
         yield TestStack("external", state, Pipeline.from_state(state), get_stack(instance_dir=state))
     elif mode == "host":
@@ -109,7 +107,7 @@ def from_host(emulator: str) -> Iterator[TestStack]:
     host.down()  # a previous run killed half-way leaves nothing behind
     try:
         host.up()
-        deploy(state)
+        deploy(state, var_files=TEST_VAR_FILES)
         yield TestStack("host", state, Pipeline.from_state(state), host)
     finally:
         host.down()
@@ -159,7 +157,7 @@ def from_testcontainers() -> Iterator[TestStack]:
             with localstack:
                 compose.wait_until_reachable(env)
                 env.write(state / "stack.env")
-                deploy(state)
+                deploy(state, var_files=TEST_VAR_FILES)
                 yield TestStack("testcontainers", state, Pipeline.from_state(state),
                                 _ContainerController(postgres, env.database_url))  # fmt: skip
     finally:

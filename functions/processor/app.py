@@ -2,7 +2,8 @@
 
 Messages whose processing raised are reported back as batch item failures, so only they are retried
 and, after the queue's maxReceiveCount, moved to the DLQ. Only infrastructure errors raise: bad data
-is quarantined and acknowledged (see pipeline.ingest).
+is quarantined and acknowledged (see pipeline.ingest). `tidewater reprocess` invokes it directly
+to load a file of the ledger again under the deployed contracts.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 from pipeline import db
 from pipeline.events import MalformedMessage, S3ObjectRef, parse_message
-from pipeline.ingest import REDELIVERED, Destinations, Outcome, ingest_object
+from pipeline.ingest import REDELIVERED, Destinations, Outcome, ingest_object, reprocess_file
 
 logger = Logger()
 metrics = Metrics()
@@ -86,7 +87,25 @@ def record_outcome(outcome: Outcome) -> None:
         logger.info(OUTCOME_MESSAGES[outcome.status], **fields)
 
 
+def reprocess(request: dict) -> dict:
+    """`tidewater reprocess` invokes the function directly, once per file: {"reprocess": {"file_id": N}}
+    loads ledger row N again under this function's contracts (ingest.reprocess_file)."""
+    file_id = request.get("file_id")
+    if isinstance(file_id, bool) or not isinstance(file_id, int):
+        return {"error": f'expected {{"reprocess": {{"file_id": <ledger id>}}}}, found {request!r}'}
+    with logger.append_context_keys(file_id=file_id, reprocess=True):
+        outcome = reprocess_file(file_id, s3=s3, conn=db.connection(), destinations=Destinations.from_env())
+        if outcome.status in OUTCOME_METRICS:
+            record_outcome(outcome)
+        else:
+            logger.info("Reprocess left the file as it was", status=outcome.status, reason=outcome.reason,
+                        detail=outcome.detail)  # fmt: skip
+    return {key: value for key, value in vars(outcome).items() if value is not None and value != ()}
+
+
 @logger.inject_lambda_context
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    if isinstance(event, dict) and isinstance(event.get("reprocess"), dict):
+        return reprocess(event["reprocess"])
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import time
 import zlib
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlparse
 
 from tidewater import build
+from tidewater.contracts import contracts_dir, record_deployed_contracts, refuse_breaking
 from tidewater.stack.env import EMULATOR_CREDENTIALS, StackEnv, load, repo_root, state_dir
 from tidewater.stack.procs import port_in_use
 
@@ -130,6 +133,12 @@ def _var_files_record(tf_dir: Path) -> Path:
     return tf_dir / "var-files.json"
 
 
+def recorded_var_files(tf_dir: Path) -> list[Path]:
+    """The extra var files of the last apply to this stack (none before the first)."""
+    record = _var_files_record(tf_dir)
+    return [Path(p) for p in json.loads(record.read_text())] if record.exists() else []
+
+
 def resolve_var_files(var_files: list[Path | str] | None, tf_dir: Path, plan_only: bool) -> list[Path]:
     """The extra var files of this run, as absolute paths (terraform runs in a copy of terraform/).
 
@@ -137,10 +146,7 @@ def resolve_var_files(var_files: list[Path | str] | None, tf_dir: Path, plan_onl
     those of the last apply to this stack, so `make plan` after `deploy --var-file X` compares against X.
     """
     if var_files is None:
-        record = _var_files_record(tf_dir)
-        if plan_only and record.exists():
-            return [Path(p) for p in json.loads(record.read_text())]
-        return []
+        return recorded_var_files(tf_dir) if plan_only else []
     resolved = [Path(p).expanduser().resolve() for p in var_files]
     for path in resolved:
         if not path.is_file():
@@ -149,11 +155,18 @@ def resolve_var_files(var_files: list[Path | str] | None, tf_dir: Path, plan_onl
 
 
 def deploy(state: Path | None = None, plan_only: bool = False,
-           var_files: list[Path | str] | None = None) -> dict[str, str]:
+           var_files: list[Path | str] | None = None, verbose: bool | None = None,
+           contracts: Path | str | None = None) -> dict[str, str]:
     """Apply (or with plan_only, plan and report whether anything would change). Returns outputs.
 
     var_files: extra Terraform variable files applied after envs/local.tfvars (see resolve_var_files).
+    verbose: Terraform's whole output live (default: VERBOSE=1 in the environment); otherwise one line
+    per phase and the whole output in <instance>/logs/ (the path is printed).
+    contracts: the folder of dataset contracts to ship (tidewater.contracts.contracts_dir); an apply
+    first checks them against the stack's database and stops at a breaking change, and records the
+    folder (tidewater.contracts.deployed_contracts_dir).
     """
+    verbose = os.environ.get("VERBOSE", "") not in ("", "0") if verbose is None else verbose
     state = state or state_dir()
     env = load(state)
     endpoint = urlparse(env.endpoint_url)
@@ -164,29 +177,123 @@ def deploy(state: Path | None = None, plan_only: bool = False,
     tf_dir = state / "terraform"
     extra = resolve_var_files(var_files, tf_dir, plan_only)
     if not plan_only:
-        build.main(["--architecture", env.lambda_architecture])
+        folder = contracts_dir(contracts)
+        refuse_breaking(folder, env.database_url)
+        build.main(["--architecture", env.lambda_architecture, "--contracts", str(folder)])
     tf_dir.mkdir(parents=True, exist_ok=True)
     work = _workdir(tf_dir)
     tf_env = _terraform_env(env, tf_dir)
     tflocal = _tflocal()
     tf_args = terraform_args(zip_dir, extra, env.lambda_architecture)
     started = time.monotonic()
-    _run([tflocal, "init", "-no-color", f"-backend-config=path={tf_dir / 'local.tfstate'}"], work, tf_env,
-         capture=True)  # fmt: skip
+    log = state / "logs" / f"{'plan' if plan_only else 'deploy'}-{datetime.now():%Y%m%d-%H%M%S}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    _say(f"terraform {'plan' if plan_only else 'apply'} to the {env.backend} stack at {env.endpoint_url}"
+         + "".join(f" + {path}" for path in extra) + ("" if verbose else f" (whole output: {log})"))
+    terraform = TerraformRun(work, tf_env, log, verbose)
+    terraform.run([tflocal, "init", "-no-color", f"-backend-config=path={tf_dir / 'local.tfstate'}"], "init")
     if plan_only:
         # -detailed-exitcode: 0 = no changes, 2 = changes present.
-        plan = [tflocal, "plan", "-no-color", "-detailed-exitcode", *tf_args]
-        result = subprocess.run(plan, cwd=work, env=tf_env, text=True)
-        if result.returncode not in (0, 2):
-            raise SystemExit(f"terraform plan failed (exit {result.returncode})")
-        _say("plan: no changes" if result.returncode == 0 else "plan: changes pending (run `make deploy`)")
-        return {"changes": str(result.returncode == 2).lower()}
-    _say(f"terraform apply to the {env.backend} stack at {env.endpoint_url}"
-         + "".join(f" + {path}" for path in extra))
-    _run([tflocal, "apply", "-auto-approve", "-no-color", *tf_args], work, tf_env)
+        code = terraform.run([tflocal, "plan", "-no-color", "-detailed-exitcode", *tf_args], "plan", ok=(0, 2))
+        _say("plan: no changes" if code == 0 else "plan: changes pending (run `make deploy`)")
+        return {"changes": str(code == 2).lower()}
+    terraform.run([tflocal, "apply", "-auto-approve", "-no-color", *tf_args], "apply")
     _var_files_record(tf_dir).write_text(json.dumps([str(path) for path in extra]))
+    record_deployed_contracts(tf_dir, folder)
     raw = _run([tflocal, "output", "-json", "-no-color"], work, tf_env, capture=True).stdout
     outputs = {name: value["value"] for name, value in json.loads(raw).items()}
     (state / "outputs.json").write_text(json.dumps(outputs, indent=2))
-    _say(f"deployed in {time.monotonic() - started:.1f}s; outputs in {state / 'outputs.json'}")
+    _say(f"deployed in {time.monotonic() - started:.1f}s: {terraform.summary}; outputs in {state / 'outputs.json'}")
     return outputs
+
+
+PLAN_LINE = re.compile(r"^Plan: (\d+) to add, (\d+) to change, (\d+) to destroy")
+RESOURCE_DONE = re.compile(r": (Creation|Modifications|Destruction) complete after ")
+CHANGE_HEADER = re.compile(r"^  # \S.* (will be|must be) ")
+APPLY_SUMMARY = re.compile(r"^Apply complete! Resources: (.*)\.$")
+
+
+class TerraformRun:
+    """Runs terraform with its whole output in `log` (and live on stderr when verbose); otherwise says
+    one line per phase - for apply a running count of resources done - and on a failure the error
+    blocks Terraform printed (which resource, what went wrong), not the thousands of lines around
+    them."""
+
+    def __init__(self, cwd: Path, env: dict[str, str], log: Path, verbose: bool) -> None:
+        self.cwd, self.env, self.log, self.verbose = cwd, env, log, verbose
+        self.summary = "no changes"
+
+    def run(self, cmd: list[str], phase: str, ok: tuple[int, ...] = (0,)) -> int:
+        progress = ApplyProgress(phase, sys.stderr) if not self.verbose else None
+        lines: list[str] = []
+        with self.log.open("a") as log:
+            log.write(f"$ {' '.join(cmd)}\n")
+            process = subprocess.Popen(cmd, cwd=self.cwd, env=self.env, text=True, stdout=subprocess.PIPE,
+                                       stderr=subprocess.STDOUT)  # fmt: skip
+            for line in process.stdout or ():
+                log.write(line)
+                lines.append(line)
+                if progress is None:
+                    sys.stderr.write(line)
+                else:
+                    progress.feed(line)
+            code = process.wait()
+        if progress is not None:
+            progress.finish()
+        if summary := next((m.group(1) for m in map(APPLY_SUMMARY.match, lines) if m), None):
+            self.summary = summary
+        if code not in ok:
+            blocks = error_blocks(lines)
+            detail = "\n".join(blocks) if blocks else "".join(lines[-30:])
+            raise SystemExit(f"terraform {phase} failed (exit {code}):\n{detail}\nwhole output: {self.log}")
+        return code
+
+
+class ApplyProgress:
+    """Reads Terraform's output as it comes: the plan's size, then resources done; draws `N/M` (on a
+    terminal in place, elsewhere a line every tenth). For a plan, the resources that would change."""
+
+    def __init__(self, phase: str, stream) -> None:
+        self.phase, self.stream = phase, stream
+        self.total: int | None = None
+        self.done = 0
+        self.last_shown = 0
+
+    def feed(self, line: str) -> None:
+        if match := PLAN_LINE.match(line):
+            self.total = sum(int(n) for n in match.groups())
+            if self.phase == "plan":
+                self.stream.write(f"==> {line.strip()}\n")
+        elif self.phase == "plan" and CHANGE_HEADER.match(line):
+            self.stream.write(f"    {line.strip().lstrip('# ')}\n")
+        elif self.phase == "apply" and RESOURCE_DONE.search(line):
+            self.done += 1
+            self.show()
+
+    def show(self) -> None:
+        if self.stream.isatty():
+            self.stream.write(f"\r==> apply: {self.done}/{self.total or '?'} resources")
+        elif self.done - self.last_shown >= 10 or self.done == self.total:
+            self.stream.write(f"==> apply: {self.done}/{self.total or '?'} resources\n")
+            self.last_shown = self.done
+        self.stream.flush()
+
+    def finish(self) -> None:
+        if self.phase == "apply" and self.stream.isatty() and self.done:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def error_blocks(lines: list[str]) -> list[str]:
+    """Terraform's error boxes (between ╷ and ╵) that say `Error:`, without the box drawing."""
+    blocks, current = [], None
+    for line in lines:
+        if line.startswith("╷"):
+            current = []
+        elif line.startswith("╵") and current is not None:
+            if any("Error:" in part for part in current):
+                blocks.append("".join(current).rstrip())
+            current = None
+        elif current is not None:
+            current.append(line[2:] if line.startswith("│ ") else line.lstrip("│"))
+    return blocks

@@ -56,33 +56,128 @@ def plan_uploads(paths: list[Path], dataset: str | None) -> list[PlannedUpload]:
     return planned
 
 
-def describe_plan(planned: list[PlannedUpload], bucket: str) -> str:
+def describe_plan(planned: list[PlannedUpload], bucket: str, verb: str = "uploading") -> str:
     """One line: how many files and bytes go where, by dataset."""
     by_dataset: dict[str, int] = {}
     for item in planned:
         by_dataset[item.key.partition("/")[0]] = by_dataset.get(item.key.partition("/")[0], 0) + 1
     size = sum(item.path.stat().st_size for item in planned)
     datasets = ", ".join(f"{name}/ ({count})" for name, count in sorted(by_dataset.items()))
-    return f"uploading {len(planned)} file(s), {size:,} bytes, to s3://{bucket}/ as {datasets}"
+    return f"{verb} {len(planned)} file(s), {size:,} bytes, to s3://{bucket}/ as {datasets}"
 
 
-def upload(pipeline: Pipeline, paths: list[Path], dataset: str | None, uploads_log: Path) -> list[Upload]:
-    s3 = pipeline.client("s3")
+def check_datasets(planned: list[PlannedUpload], datasets: list[str]) -> None:
+    """Refuse, before anything is uploaded, keys whose first segment names no dataset: the processor
+    would only quarantine them as unknown_dataset."""
+    unknown = sorted({item.key.partition("/")[0] for item in planned} - set(datasets))
+    if not unknown:
+        return
+    examples = [item for item in planned if item.key.partition("/")[0] in unknown][:3]
+    shown = ", ".join(f"{item.path} -> {item.key}" for item in examples)
+    raise SystemExit(
+        f"No dataset named {', '.join(repr(name) for name in unknown)}: the first part of a key names the dataset "
+        f"({shown}). The datasets are: {', '.join(datasets)}. Put the files in a folder named after their "
+        "dataset, or say which one with --dataset NAME. Nothing was uploaded."
+    )
+
+
+def upload(
+    pipeline: Pipeline,
+    paths: list[Path],
+    dataset: str | None,
+    uploads_log: Path,
+    datasets: list[str],
+    dry_run: bool = False,
+    progress: Progress | None = None,
+) -> list[Upload]:
     bucket = pipeline.outputs["raw_bucket"]
     planned = plan_uploads(paths, dataset)
     if not planned:
         raise SystemExit(f"nothing to upload: no files (hidden ones are left out) in {', '.join(map(str, paths))}")
-    print(describe_plan(planned, bucket))
+    check_datasets(planned, datasets)
+    print(describe_plan(planned, bucket, "would upload" if dry_run else "uploading"))
+    if dry_run:
+        for item in planned:
+            print(f"  {item.path} -> s3://{bucket}/{item.key} ({item.path.stat().st_size:,} bytes)")
+        return []
+    progress = progress or Progress.for_terminal(sys.stderr, sum(item.path.stat().st_size for item in planned),
+                                                 len(planned))  # fmt: skip
+    s3 = pipeline.client("s3")
     done = []
     with uploads_log.open("a") as log:
         for item in planned:
             with item.path.open("rb") as body:
-                response = s3.put_object(Bucket=bucket, Key=item.key, Body=body)
+                response = s3.put_object(Bucket=bucket, Key=item.key, Body=ProgressReader(body, progress))
             record = Upload(bucket, item.key, response.get("VersionId") or response["ETag"].strip('"'))
             log.write(json.dumps(asdict(record)) + "\n")
             done.append(record)
-            print(f"uploaded {item.path} -> s3://{bucket}/{item.key} ({item.path.stat().st_size:,} bytes)")
+            progress.file_done()
+            progress.say(f"uploaded {item.path} -> s3://{bucket}/{item.key} ({item.path.stat().st_size:,} bytes)")
+    progress.finish()
     return done
+
+
+class Progress:
+    """Bytes and files uploaded so far, redrawn on one line - on a terminal only (in a pipe or a log
+    it draws nothing, and the per-file lines stay as they are)."""
+
+    def __init__(self, stream, total_bytes: int, total_files: int, live: bool) -> None:
+        self.stream, self.total_bytes, self.total_files, self.live = stream, total_bytes, total_files, live
+        self.bytes = self.files = 0
+        self.drawn_at = 0.0
+
+    @classmethod
+    def for_terminal(cls, stream, total_bytes: int, total_files: int) -> Progress:
+        return cls(stream, total_bytes, total_files, live=stream.isatty())
+
+    def add(self, count: int) -> None:
+        self.bytes += count
+        if self.live and time.monotonic() - self.drawn_at > 0.1:
+            self.draw()
+
+    def file_done(self) -> None:
+        self.files += 1
+
+    def draw(self) -> None:
+        share = self.bytes / self.total_bytes if self.total_bytes else 1.0
+        bar = "#" * int(share * 30)
+        self.stream.write(f"\r[{bar:<30}] {share:4.0%}  {self.bytes:,}/{self.total_bytes:,} bytes, "
+                          f"{self.files}/{self.total_files} files")  # fmt: skip
+        self.stream.flush()
+        self.drawn_at = time.monotonic()
+
+    def say(self, line: str) -> None:
+        if self.live:
+            self.stream.write("\r\033[K")  # clear the bar, print the line, draw the bar below it again
+        print(line, flush=True)
+        if self.live:
+            self.draw()
+
+    def finish(self) -> None:
+        if self.live:
+            self.draw()
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+class ProgressReader:
+    """A file object that reports how far it has been read (boto3 reads the body in blocks, and may read
+    it twice: once for its checksum - only bytes beyond the furthest point so far count)."""
+
+    def __init__(self, body, progress: Progress) -> None:
+        self.body, self.progress = body, progress
+        self.furthest = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.body.read(size)
+        position = self.body.tell()
+        if position > self.furthest:
+            self.progress.add(position - self.furthest)
+            self.furthest = position
+        return data
+
+    def __getattr__(self, name: str):  # seek, tell, ... as the file has them
+        return getattr(self.body, name)
 
 
 def pending_uploads(uploads_log: Path) -> list[Upload]:

@@ -7,6 +7,7 @@ import json
 import sys
 import time
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 from tidewater.aws import Pipeline
 
@@ -26,7 +27,7 @@ def invoke_reporter(pipeline: Pipeline, day: date) -> dict:
     return payload
 
 
-def run_report(pipeline: Pipeline, day_text: str | None) -> int:
+def run_report(pipeline: Pipeline, day_text: str | None, open_it: bool = False, copies: Path | None = None) -> int:
     if day_text:
         try:
             day = date.fromisoformat(day_text)
@@ -45,7 +46,24 @@ def run_report(pipeline: Pipeline, day_text: str | None) -> int:
     text = pipeline.client("s3").get_object(Bucket=pipeline.outputs["reports_bucket"],
                                             Key=f"reports/{result['date']}/report.txt")["Body"].read()  # fmt: skip
     print(text.decode())
+    if open_it:
+        print(where_to_open(pipeline, result["date"], copies))
     return 0
+
+
+def where_to_open(pipeline: Pipeline, day: str, copies: Path | None) -> str:
+    """A presigned URL of the day's report.html (valid an hour), and - when `copies` is given - a local
+    copy of it to open as a file (the page is self-contained: no fetches)."""
+    s3 = pipeline.client("s3")
+    bucket, key = pipeline.outputs["reports_bucket"], f"reports/{day}/report.html"
+    url = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=3600)
+    lines = [f"open the report in a browser: {url}"]
+    if copies is not None:
+        path = copies / day / "report.html"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+        lines.append(f"or its local copy: {path.resolve().as_uri()}")
+    return "\n".join(lines)
 
 
 def last_report(pipeline: Pipeline) -> str:

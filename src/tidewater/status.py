@@ -3,6 +3,12 @@ last daily report."""
 
 from __future__ import annotations
 
+import sys
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import TextIO
+
 from tidewater.aws import Pipeline
 from tidewater.dlq import counts_by_dataset, peek
 from tidewater.report import last_report
@@ -60,3 +66,19 @@ def status(pipeline: Pipeline, summary_only: bool = False) -> str:
     out.append(housing_summary(pipeline))
     out.append(last_report(pipeline))
     return "\n\n".join(out)
+
+
+def watch(render: Callable[[], str], interval: float, stream: TextIO = sys.stdout, times: int | None = None) -> None:
+    """Print `render()` again every `interval` seconds until Ctrl-C (or `times` renders): on a terminal
+    over the previous one, elsewhere one after the other with the time above each."""
+    shown = 0
+    while times is None or shown < times:
+        text = render()
+        stamp = f"{datetime.now():%H:%M:%S} - every {interval:g}s, Ctrl-C to stop"
+        if stream.isatty():
+            stream.write("\033[H\033[2J")  # home, clear: the new view replaces the old
+        stream.write(f"{stamp}\n\n{text}\n" + ("" if stream.isatty() else "\n"))
+        stream.flush()
+        shown += 1
+        if times is None or shown < times:
+            time.sleep(interval)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import math
+import urllib.parse
+import urllib.request
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -201,6 +203,17 @@ def test_status_shows_the_last_report(stack, uploaded_today):
     assert "last report: " in shown
     assert last_report(stack.pipeline).startswith("last report: ")
     assert "report.html" in shown
+
+
+def test_report_open_gives_a_url_and_a_local_copy_a_browser_can_open(stack, uploaded_today, tmp_path, capsys):
+    run_report(stack.pipeline, today().date().isoformat(), open_it=True, copies=tmp_path)
+    lines = capsys.readouterr().out.splitlines()
+    url = next(line for line in lines if line.startswith("open the report in a browser: ")).split(": ", 1)[1]
+    copy = next(line for line in lines if line.startswith("or its local copy: ")).split(": ", 1)[1]
+    with urllib.request.urlopen(url, timeout=10) as response:  # what a browser would fetch
+        served = response.read()
+    assert served.startswith(b"<!doctype html>") and b"tidewater daily report" in served
+    assert Path(urllib.parse.urlparse(copy).path).read_bytes() == served
 
 
 @pytest.mark.slow

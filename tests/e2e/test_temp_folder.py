@@ -31,7 +31,6 @@ from tidewater.stack.procs import free_port
 
 pytestmark = pytest.mark.e2e
 
-TEST_EVENT = repo_root() / "functions" / "processor" / "events" / "sqs_s3_test_event.json"
 ECHO = "def handler(event, context):\n    return event\n"
 
 
@@ -66,6 +65,12 @@ class Instance:
             outputs.write_text("{}")  # an instance without a deploy: clients only
         return Pipeline.from_state(self.dir).client("lambda")
 
+    def create_function(self, name: str) -> None:
+        client = self.lambda_client()
+        client.create_function(FunctionName=name, Runtime=RUNTIME, Role=ROLE, Handler="app.handler",
+                               Code={"ZipFile": make_zip({"app.py": ECHO})})  # fmt: skip
+        client.get_waiter("function_active_v2").wait(FunctionName=name)
+
     def invoke(self, function: str, payload: dict) -> dict:
         response = self.lambda_client().invoke(FunctionName=function, Payload=json.dumps(payload))
         assert "FunctionError" not in response, response
@@ -85,19 +90,16 @@ def test_two_instances_keep_to_their_folders_and_down_leaves_the_temp_folder_as_
     before = sorted(os.listdir(system_temp))
     a = Instance("temp-test-a", system_temp, emulator)
     b = Instance("temp-test-b", system_temp, emulator)
-    b_function = f"tw-temp-b-{uuid.uuid4().hex[:8]}"
+    a_function, b_function = (f"tw-temp-{name}-{uuid.uuid4().hex[:8]}" for name in "ab")
     try:
-        # GIVEN instance A up, deployed and its processor invoked (its code is unpacked somewhere)
+        # GIVEN instance A up with a function invoked (its code is unpacked somewhere) - the whole
+        # pipeline's `make demo` / `make down` is checked the same way by test_readme_quickstart.py
         a.tidewater("up", "--backend", "host", "--emulator", emulator)
-        a.tidewater("deploy")
-        processor = json.loads((a.dir / "outputs.json").read_text())["processor_function_name"]
-        assert a.invoke(processor, json.loads(TEST_EVENT.read_text())) == {"batchItemFailures": []}
+        a.create_function(a_function)
+        assert a.invoke(a_function, {"a": 1}) == {"a": 1}
         # AND instance B up at the same time, with a function of its own
         b.tidewater("up", "--backend", "host", "--emulator", emulator)
-        lam_b = b.lambda_client()
-        lam_b.create_function(FunctionName=b_function, Runtime=RUNTIME, Role=ROLE, Handler="app.handler",
-                              Code={"ZipFile": make_zip({"app.py": ECHO})})  # fmt: skip
-        lam_b.get_waiter("function_active_v2").wait(FunctionName=b_function)
+        b.create_function(b_function)
         assert b.invoke(b_function, {"b": 1}) == {"b": 1}
 
         # THEN the shared temp folder holds nothing but each instance's PostgreSQL folder (as root)
@@ -105,10 +107,10 @@ def test_two_instances_keep_to_their_folders_and_down_leaves_the_temp_folder_as_
         assert sorted(os.listdir(system_temp)) == sorted(before + clusters)
         # AND each function's unpacked code is in its own instance's emulator folder, and only there
         files_a, files_b = a.files(), b.files()
-        assert any(processor in path for path in files_a if path.startswith(a.emulator.name))
+        assert any(a_function in path for path in files_a if path.startswith(a.emulator.name))
         assert any(b_function in path for path in files_b if path.startswith(b.emulator.name))
         assert not any(b_function in path for path in files_a)
-        assert not any(processor in path for path in files_b)
+        assert not any(a_function in path for path in files_b)
 
         # WHEN A goes down THEN B still works, its files untouched
         a.tidewater("down")

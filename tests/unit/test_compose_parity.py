@@ -102,7 +102,7 @@ def test_every_variable_in_the_compose_file_is_a_tidewater_setting_with_a_defaul
     variables = re.findall(r"(?<!\$)\$\{([A-Z_]+)(:-[^}]*)?\}", text)
     assert variables, "the compose file has no settings?"
     for name, default in variables:
-        assert name in (compose.EMULATOR_PORT_SETTING, compose.POSTGRES_PORT_SETTING,
+        assert name in (compose.EMULATOR_PORT_SETTING, compose.POSTGRES_PORT_SETTING, compose.FUNCTIONS_DIR_SETTING,
                         compose.LOCALSTACK_IMAGE_SETTING, compose.POSTGRES_IMAGE_SETTING), name  # fmt: skip
         assert default, f"${{{name}}} needs a default so `docker compose up` works without settings"
 

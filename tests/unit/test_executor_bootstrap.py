@@ -508,3 +508,42 @@ def test_bootstrap_and_executor_agree_on_the_private_variables():
         "ENV_LOG_FD",
     ):
         assert getattr(bootstrap, name) == getattr(envvars, name), name
+
+
+# -- tidewater dev: the function's code from the work tree, reloaded when saved ------------------
+
+
+def test_a_saved_change_takes_effect_on_the_next_invocation_and_a_broken_one_keeps_failing(tmp_path, monkeypatch):
+    source = tmp_path / "functions"
+    (source / "devpkg").mkdir(parents=True)
+    (source / "devpkg" / "__init__.py").write_text("")
+    (source / "devpkg" / "answer.py").write_text("VALUE = 'first'\n")
+    (source / "devapp.py").write_text("from devpkg.answer import VALUE\n\ndef handler(event, context):\n"
+                                      "    return VALUE\n")  # fmt: skip
+    monkeypatch.syspath_prepend(str(source))
+    reloader = bootstrap.DevReloader([str(source)], "devapp.handler")
+    handler = bootstrap.load_handler("devapp.handler")
+    assert reloader.current_handler(handler) is handler and handler({}, None) == "first"
+
+    # WHEN a module the handler imports is saved THEN the next call runs the new code
+    (source / "devpkg" / "answer.py").write_text("VALUE = 'second, edited'\n")
+    handler = reloader.current_handler(handler)
+    assert handler({}, None) == "second, edited"
+
+    # WHEN a save breaks the code THEN every call fails until it is fixed, then the fix runs
+    (source / "devapp.py").write_text("def handler(event, context):\n    return (\n")
+    for _ in range(2):
+        with pytest.raises(bootstrap.FaultError, match="Syntax error in module 'devapp'"):
+            reloader.current_handler(handler)
+    (source / "devapp.py").write_text("def handler(event, context):\n    return 'fixed'\n")
+    assert reloader.current_handler(handler)({}, None) == "fixed"
+    for name in ("devapp", "devpkg", "devpkg.answer"):
+        sys.modules.pop(name, None)
+
+
+def test_dev_sources_come_before_the_task_root(monkeypatch, tmp_path):
+    monkeypatch.setenv("LAMBDA_TASK_ROOT", str(tmp_path / "task"))
+    monkeypatch.setenv(bootstrap.DEV_SOURCES_VARIABLE, os.pathsep.join([str(tmp_path / "fn"), str(tmp_path / "sh")]))
+    monkeypatch.setattr(sys, "path", [os.path.dirname(bootstrap.__file__), "/usr/lib/python3.13"])
+    bootstrap.put_task_root_first()
+    assert sys.path == [str(tmp_path / "fn"), str(tmp_path / "sh"), str(tmp_path / "task"), "/usr/lib/python3.13"]

@@ -99,8 +99,9 @@ def half_up_stack(folder: Path) -> dict[str, str]:
     return {**os.environ, "TIDEWATER_STATE_DIR": str(folder), "AWS_MAX_ATTEMPTS": "1"}
 
 
-@pytest.mark.parametrize("command", [["status"], ["upload", "README.md"], ["wait", "--timeout", "5"],
-                                     ["deploy", "--plan"], ["replay-dlq", "--dry-run"], ["doctor"]])  # fmt: skip
+@pytest.mark.parametrize("command", [["status"], ["upload", "seed_data/retina/retina_scans.json"],
+                                     ["wait", "--timeout", "5"], ["deploy", "--plan"], ["replay-dlq", "--dry-run"],
+                                     ["doctor"]])  # fmt: skip
 def test_a_half_up_stack_answers_each_command_with_one_line(tmp_path, command):
     env = half_up_stack(tmp_path / "state")
     root = Path(__file__).resolve().parents[2]

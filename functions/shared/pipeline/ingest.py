@@ -49,7 +49,7 @@ from typing import Any
 
 from pipeline import db, s3io, transform
 from pipeline.contracts import CONTRACTS, Contract, contract_for
-from pipeline.errors import REJECTED_ROWS, TOO_LARGE, UNKNOWN_DATASET, FileRejected
+from pipeline.errors import CONTRACT_MISMATCH, REJECTED_ROWS, TOO_LARGE, UNKNOWN_DATASET, FileRejected
 from pipeline.events import S3ObjectRef
 from pipeline.formats import split_name
 from pipeline.parse import CHUNK_CHARS
@@ -57,6 +57,14 @@ from pipeline.s3io import FetchedObject
 from pipeline.validate import Counts, NoValidRows, check_file
 
 REDELIVERED = "redelivered"  # an outcome only: the ledger already had the object version
+# Outcomes of reprocess only: the file was left as it was - rejected as a whole under the current
+# contract (its rows, if any, stay), or no longer loaded/quarantined (superseded, a duplicate).
+UNCHANGED = "unchanged"
+SKIPPED = "skipped"
+REPROCESS_EVENT = "tidewater reprocess"  # the event name of a reprocessed file's reason.json
+# The ledger fields of a file that holds no rows or objects (a duplicate).
+NOTHING_LOADED = {"rows_loaded": 0, "rows_quarantined": 0, "error": None, "error_detail": None, "processed_key": None,
+                  "processed_keys": None, "quarantine_key": None, "quarantine_keys": None}  # fmt: skip
 SOURCE_NAME = "source"
 # The spooled source and the outputs share /tmp: by default a file may use up to half of its free
 # space, counted on the object and again on its content after gunzip. MAX_OBJECT_BYTES overrides
@@ -117,11 +125,15 @@ def ingest_object(
     conn: db.Connection,
     destinations: Destinations,
     now: Callable[[], datetime] = utc_now,
+    reload: int | None = None,
 ) -> Outcome:
-    """Process one object version; returns what happened, raises only for infrastructure errors."""
+    """Process one object version; returns what happened, raises only for infrastructure errors.
+
+    `reload`: the ledger id of this object version, which is loaded again in place of its previous
+    load (reprocess_file); a file rejected as a whole then changes nothing (UNCHANGED)."""
     started_at = now()
     version = ref.idempotency_version
-    if version and db.is_recorded(conn, ref.bucket, ref.key, version):
+    if reload is None and version and db.is_recorded(conn, ref.bucket, ref.key, version):
         return Outcome(REDELIVERED)
     with workspace(destinations.workdir) as work:
         fetched: FetchedObject | None = None
@@ -133,7 +145,8 @@ def ingest_object(
                 fetched = s3io.fetch_object(s3, ref, work / SOURCE_NAME)
                 entry = ledger_entry(ref, fetched, started_at)
                 return load_file(
-                    ref, entry, fetched, contract, work, rejections, limit, s3=s3, conn=conn, destinations=destinations
+                    ref, entry, fetched, contract, work, rejections, limit, s3=s3, conn=conn, destinations=destinations,
+                    reload=reload,
                 )
             except OSError as exc:
                 if exc.errno != errno.ENOSPC:
@@ -144,8 +157,32 @@ def ingest_object(
                     "or give the function more ephemeral storage",
                 ) from None
         except FileRejected as rejection:
+            if reload is not None:
+                return Outcome(UNCHANGED, file_id=reload, reason=rejection.code, detail=rejection.detail)
             entry = ledger_entry(ref, fetched, started_at)
             return quarantine_file(ref, entry, rejection, rejections, s3=s3, conn=conn, destinations=destinations)
+
+
+def reprocess_file(file_id: int, *, s3: Any, conn: db.Connection, destinations: Destinations) -> Outcome:
+    """Load a loaded or quarantined file again under the current contract (`tidewater reprocess`),
+    in one transaction: its previous rows (and their share of the summary) are replaced, its ledger
+    row is updated, and it replaces its key's older version like a new upload would. A file the
+    contract now rejects as a whole, or one no longer loaded or quarantined, is left as it was."""
+    known = db.ledger_object(conn, file_id)
+    if known is None or known.status not in (db.LOADED, db.QUARANTINED):
+        detail = "no such file in the ledger" if known is None else f"it is {known.status}"
+        return Outcome(SKIPPED, file_id=file_id, detail=detail)
+    ref = S3ObjectRef(
+        bucket=known.bucket,
+        key=known.s3_key,
+        event_name=REPROCESS_EVENT,
+        event_time=known.event_time or known.started_at,
+        etag=known.etag,
+        version_id=None if known.version_id == known.etag else known.version_id,  # unversioned: by ETag
+        size=known.size_bytes,
+        sequencer=known.sequencer,
+    )
+    return ingest_object(ref, s3=s3, conn=conn, destinations=destinations, reload=file_id)
 
 
 @contextmanager
@@ -198,6 +235,13 @@ def admit(ref: S3ObjectRef, limit: int) -> Contract:
             f"{', '.join(f'{name}/' for name in sorted(CONTRACTS))}",
         )
     split_name(ref.key)  # unsupported_format
+    if problem := db.SCHEMA_PROBLEMS.get(contract.dataset):
+        raise FileRejected(
+            CONTRACT_MISMATCH,
+            f"the {contract.dataset} table does not match its contract, so nothing of this dataset loads: {problem}. "
+            "After fixing it, deploy and run `tidewater reprocess --dataset "
+            f"{contract.dataset}`",
+        )
     if ref.size is not None and ref.size > limit:
         raise FileRejected(
             TOO_LARGE,
@@ -209,6 +253,7 @@ def admit(ref: S3ObjectRef, limit: int) -> Contract:
 
 def ledger_entry(ref: S3ObjectRef, fetched: FetchedObject | None, started_at: datetime) -> db.LedgerEntry:
     etag = fetched.etag if fetched else ref.etag
+    contract = contract_for(ref.dataset)
     return db.LedgerEntry(
         bucket=ref.bucket,
         s3_key=ref.key,
@@ -221,6 +266,7 @@ def ledger_entry(ref: S3ObjectRef, fetched: FetchedObject | None, started_at: da
         event_time=ref.event_time,
         started_at=started_at,
         sequencer=ref.sequencer,
+        contract_version=contract.version if contract else None,
     )
 
 
@@ -332,16 +378,26 @@ def load_file(
     s3: Any,
     conn: db.Connection,
     destinations: Destinations,
+    reload: int | None = None,
 ) -> Outcome:
     """Stream the spooled file into the table and the outputs in one transaction; a FileRejected
-    raised half-way rolls it back (the caller then quarantines the file)."""
+    raised half-way rolls it back (the caller then quarantines the file). `reload`: the file's own
+    ledger row, taken over (db.reclaim) instead of claimed."""
     stem, _, _ = split_name(ref.key)
     with (
         transform.Outputs(contract, stem, fetched.sha256, ref.event_time.date(), work) as outputs,
         objects_follow_the_ledger(s3, conn) as pending,
         db.transaction(conn) as cur,
     ):
-        file_id = pending.file_id = db.claim(cur, entry, db.LOADED)
+        replaced = db.Retired([], [])  # a reloaded file's own objects as they were
+        if reload is None:
+            file_id = pending.file_id = db.claim(cur, entry, db.LOADED)
+        else:
+            key_version(cur, entry, reload)  # the key's lock first, as a new version takes it: no deadlock
+            replaced = db.reclaim(cur, contract, reload)
+            file_id = pending.file_id = reload if replaced is not None else None
+            if replaced is None:
+                return Outcome(SKIPPED, file_id=reload, detail="no longer loaded or quarantined")
         if file_id is None:
             return Outcome(REDELIVERED)
         previous = key_version(cur, entry, file_id) if contract.replaces else None
@@ -351,10 +407,12 @@ def load_file(
         db.lock(cur, f"content:{contract.dataset}:{fetched.sha256}")
         original = db.find_loaded_duplicate(cur, contract.dataset, fetched.sha256, file_id)
         if original is not None:
-            db.finish(cur, file_id, db.DUPLICATE, duplicate_of=original)
+            # A reloaded file may have named rows and objects before; a duplicate names none.
+            reloaded = {**NOTHING_LOADED, "contract_version": contract.version} if reload is not None else {}
+            db.finish(cur, file_id, db.DUPLICATE, duplicate_of=original, **reloaded)
             if previous is not None and previous.id == original:
                 previous = None  # the same bytes again: the previous version stays as it is
-            retired = supersede(cur, contract, previous, file_id)
+            retired = supersede(cur, contract, previous, file_id, always_refresh=reload is not None)
             outcome = Outcome(db.DUPLICATE, file_id=file_id, duplicate_of=original)
         else:
             counts = stream_into(cur, contract, fetched, ref, outputs, rejections, file_id, limit, destinations)
@@ -383,6 +441,9 @@ def load_file(
                 quarantine_key=reason_key,
                 processed_keys=pending.uploads.keys(destinations.processed_bucket),
                 quarantine_keys=pending.uploads.keys(destinations.quarantine_bucket),
+                error=None,
+                error_detail=None,
+                contract_version=contract.version,
             )
             retired = supersede(cur, contract, previous, file_id, always_refresh=True)
             outcome = Outcome(
@@ -394,9 +455,14 @@ def load_file(
                 quarantine_key=reason_key,
             )
         pending.committing = True
-    if previous is not None:
-        leftovers = delete_retired(s3, destinations, retired)
-        outcome = replace(outcome, superseded=previous.id, leftovers=leftovers)
+    # A reloaded file's objects that this load did not write again (a quarantine reason of before).
+    stale = db.Retired(
+        [key for key in replaced.processed_keys if key not in pending.uploads.keys(destinations.processed_bucket)],
+        [key for key in replaced.quarantine_keys if key not in pending.uploads.keys(destinations.quarantine_bucket)],
+    )
+    if previous is not None or stale.processed_keys or stale.quarantine_keys:
+        leftovers = delete_retired(s3, destinations, retired) + delete_retired(s3, destinations, stale)
+        outcome = replace(outcome, superseded=previous.id if previous else None, leftovers=leftovers)
     return outcome
 
 

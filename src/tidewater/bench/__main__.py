@@ -27,12 +27,12 @@ from tidewater.bench.results import (
 )
 from tidewater.bench.stack import BenchFailure, BenchStack, Progress, interrupt_on_sigterm, localstack_version
 
-GROUPS = ("platform", "ministack", "invoke", "housing", "throughput", "floor", "naive", "fanout", "report",
+GROUPS = ("platform", "ministack", "invoke", "housing", "edit", "throughput", "floor", "naive", "fanout", "report",
           "durability")  # fmt: skip
 # ministack: one pass of its own measurements (their runs: sidebyside.RUNS); durability: one of each
 # measurement with PostgreSQL durable, one without.
-DEFAULT_RUNS = {"platform": 3, "ministack": 1, "invoke": 5, "housing": 20, "throughput": 3, "floor": 3, "naive": 3,
-                "fanout": 3, "report": 3, "durability": 1}  # fmt: skip
+DEFAULT_RUNS = {"platform": 3, "ministack": 1, "invoke": 5, "housing": 20, "edit": 5, "throughput": 3, "floor": 3,
+                "naive": 3, "fanout": 3, "report": 3, "durability": 1}  # fmt: skip
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -82,6 +82,7 @@ def run_groups(bench: BenchStack, args: argparse.Namespace, results: dict) -> No
         "ministack": lambda: ministack_beside_localstack(bench, args),
         "invoke": lambda: measures.invokes(bench, runs["invoke"]),
         "housing": lambda: measures.housing_latency(bench, runs["housing"]),
+        "edit": lambda: measures.edit_to_effect(bench, runs["edit"]),
         "throughput": lambda: loads.throughput(bench, runs["throughput"]),
         "floor": lambda: loads.copy_floor(bench, runs["floor"]),
         "naive": lambda: loads.naive(bench, runs["naive"], args.naive_rows or None),

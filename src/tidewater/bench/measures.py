@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import base64
 import json
+import shutil
+import tempfile
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 from tidewater.bench import datagen
 from tidewater.bench.stack import FINAL_STATUSES, BenchFailure, BenchStack, parse_report
@@ -282,3 +285,46 @@ def report_30d(bench: BenchStack, runs: int) -> dict:
     return {**figure("report_30d_s", times, 3), "report_30d_rows": events, "report_30d_load_s": round(load_s, 1),
             "report_30d_load_rows_per_s": round(loaded_rows / load_s)}  # fmt: skip
 
+
+# --- the inner loop: a saved edit -> the next file processed by it ---------------------------------
+
+
+def edit_to_effect(bench: BenchStack, runs: int) -> dict:
+    """`tidewater dev` on a copy of functions/: save an edit of the processor's code, upload a file at
+    once, and time until the file is final in the ledger - processed by the edited code (its log line
+    says so, checked afterwards). Dev mode is stopped again, so the stack runs its deployed zips."""
+    from tidewater import dev
+
+    if reason := dev.supported(bench.pipeline):
+        raise BenchFailure(reason)
+    with tempfile.TemporaryDirectory(prefix="tidewater-bench-dev-") as folder:
+        tree = Path(folder)
+        for name in ("processor", "shared"):
+            shutil.copytree(bench.root / "functions" / name, tree / "functions" / name,
+                            ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
+        app = tree / "functions" / "processor" / "app.py"
+        original = app.read_text()
+        record = tree / "dev.json"
+        s3, bucket = bench.client("s3"), bench.outputs["raw_bucket"]
+        lines = (bench.root / HOUSING_FILE).read_bytes().splitlines(keepends=True)[:6]
+        timings = []
+        dev.start(bench.pipeline, tree, record)
+        try:
+            for run in range(1, runs + 2):  # the first run warms the environment up: not counted
+                marker = f"Loaded the file (edit {run} {uuid.uuid4().hex[:6]})"
+                app.write_text(original.replace('"Loaded the file"', f'"{marker}"'))
+                saved = time.monotonic()
+                key = f"housing/bench-dev-{uuid.uuid4().hex[:8]}.csv"
+                s3.put_object(Bucket=bucket, Key=key, Body=rotated_housing(lines, run))
+                row, observed = bench.wait_final(key, 60, "the edited processor", interval=0.02)
+                if row["status"] != "loaded":
+                    raise BenchFailure(f"{key} was {row['status']} after the edit, not loaded")
+                events = bench.log_events(bench.outputs["processor_function_name"], int((time.time() - 120) * 1000))
+                if not any(marker in event["message"] for event in events):
+                    raise BenchFailure(f"the edit {marker!r} did not run: its log line is missing")
+                if run > 1:
+                    timings.append(observed - saved)
+                    bench.progress.say(f"edit {run - 1}/{runs}: saved -> processed by it in {timings[-1]:.2f}s")
+        finally:
+            dev.stop(bench.pipeline, record)
+    return figure("edit_to_effect_s", timings, 2)

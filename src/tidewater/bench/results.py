@@ -25,6 +25,7 @@ REQUIRED_FIGURES = (
     "cold_invoke_ms",
     "warm_invoke_ms",
     "report_30d_s",
+    "edit_to_effect_s",
     # The same figures on MiniStack, beside LocalStack's (the `ministack` group).
     "ministack_make_up_s",
     "ministack_make_deploy_s",
@@ -121,6 +122,8 @@ ROWS = (
     Row("fanout_wall_s", "fan-out: first put → last loaded (s)"),
     Row("fanout_files_per_s", "fan-out: files/s"),
     Row("report_30d_s", "report over 30 days, 3M events (s)", "< 20", lambda r: _get(r, "report_30d_s") < 20),
+    Row("edit_to_effect_s", "`tidewater dev`: edit saved → next file processed by it (s)", "< 2",
+        lambda r: _get(r, "edit_to_effect_s") < 2),
     Row("make_up_s", "`make up`, fresh stack (s)", digits=1),
     Row("make_deploy_s", "`make deploy`, fresh stack (s)", digits=1),
     Row("cold_invoke_ms", "processor cold invoke, round trip (ms)", digits=0),

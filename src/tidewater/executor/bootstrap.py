@@ -514,8 +514,10 @@ def _peak_rss_kib() -> int:
 class Runtime:
     """State of one environment: the handler, the capture, the connection to LocalStack."""
 
-    def __init__(self, handler, api: RuntimeApiClient, capture: OutputCapture, init_ms: float):
+    def __init__(self, handler, api: RuntimeApiClient, capture: OutputCapture, init_ms: float,
+                 reloader: DevReloader | None = None):  # fmt: skip
         self.handler = handler
+        self.reloader = reloader
         self.api = api
         self.capture = capture
         self.init_ms = init_ms  # reported on the first invocation only, as AWS does
@@ -548,6 +550,8 @@ class Runtime:
         deadline_ms = int(time.time() * 1000 + self.timeout_s * 1000)
         context = LambdaContext(request_id, invocation.get("invoked-function-arn", ""), deadline_ms)
         try:
+            if self.reloader is not None:
+                self.handler = self.reloader.current_handler(self.handler)
             event = unmarshal_event(invocation.get("payload", ""))
             return marshal_response(self.handler(event, context)), None
         except Exception as exc:
@@ -570,10 +574,69 @@ class Runtime:
 
 def put_task_root_first() -> None:
     """sys.path[0] is this file's directory (tidewater's own package): the function must not see
-    it. The task root comes first, as /var/task does on AWS."""
+    it. The task root comes first, as /var/task does on AWS - after the work tree's source folders
+    in `tidewater dev` (DEV_SOURCES_VARIABLE), so its modules win over the zip's copies while the
+    dependencies still come from the zip."""
     task_root = os.environ.get("LAMBDA_TASK_ROOT") or os.getcwd()
     own_dir = os.path.dirname(_BOOTSTRAP_FILE)
-    sys.path[:] = [task_root] + [p for p in sys.path if p not in (own_dir, task_root, "")]
+    sources = dev_sources()
+    sys.path[:] = [*sources, task_root] + [p for p in sys.path if p not in (own_dir, task_root, "", *sources)]
+
+
+# --------------------------------------------------------------------------------------------
+# `tidewater dev`: the function's own code straight from the work tree, reloaded when it changes
+# --------------------------------------------------------------------------------------------
+
+DEV_SOURCES_VARIABLE = "TIDEWATER_DEV_SOURCES"  # a function environment variable: folders, os.pathsep-separated
+DEV_SUFFIXES = (".py", ".sql", ".json", ".yaml", ".yml")
+
+
+def dev_sources() -> list[str]:
+    return [path for path in os.environ.get(DEV_SOURCES_VARIABLE, "").split(os.pathsep) if path]
+
+
+def sources_fingerprint(sources: list[str]) -> tuple:
+    """Name, mtime and size of every source file under the folders: changes when a file is saved."""
+    found = []
+    for source in sources:
+        for folder, dirs, files in os.walk(source):
+            dirs[:] = [d for d in dirs if d != "__pycache__" and not d.startswith(".")]
+            for name in files:
+                if name.endswith(DEV_SUFFIXES):
+                    path = os.path.join(folder, name)
+                    try:
+                        stat = os.stat(path)
+                    except OSError:
+                        continue
+                    found.append((path, stat.st_mtime_ns, stat.st_size))
+    return tuple(sorted(found))
+
+
+class DevReloader:
+    """Before each invocation: when a file under the source folders was saved since the handler was
+    imported, forget every module imported from them and import the handler again. What the sources
+    import from the zip (pandas, pyarrow, Powertools) stays imported, so a reload costs only the
+    function's own modules."""
+
+    def __init__(self, sources: list[str], handler_spec: str) -> None:
+        self.sources = [os.path.realpath(source) for source in sources]
+        self.handler_spec = handler_spec
+        self.fingerprint = sources_fingerprint(self.sources)
+
+    def current_handler(self, handler):
+        fingerprint = sources_fingerprint(self.sources)
+        if fingerprint == self.fingerprint:
+            return handler
+        changed = sorted({path for path, *_ in set(fingerprint) ^ set(self.fingerprint)})
+        for name, module in list(sys.modules.items()):
+            path = os.path.realpath(getattr(module, "__file__", None) or "")
+            if any(path.startswith(source + os.sep) for source in self.sources):
+                del sys.modules[name]
+        importlib.invalidate_caches()
+        handler = load_handler(self.handler_spec)  # an error in the saved code fails this invocation (and the next)
+        self.fingerprint = fingerprint
+        write_log_line(f"tidewater dev: reloaded the function's code ({', '.join(map(os.path.basename, changed))})")
+        return handler
 
 
 def _fd_from_env(name: str) -> int | None:
@@ -595,6 +658,7 @@ def main() -> int:
     api = RuntimeApiClient(runtime_endpoint, executor_id)
     listener = InvokeListener()
 
+    reloader = DevReloader(dev_sources(), os.environ.get("_HANDLER", "")) if dev_sources() else None
     try:
         handler = load_handler(os.environ.get("_HANDLER", ""))
     except FaultError as fault:
@@ -604,7 +668,7 @@ def main() -> int:
         api.init_error(error)
         return 1
 
-    runtime = Runtime(handler, api, capture, init_ms=(time.time() - spawned_at) * 1000)
+    runtime = Runtime(handler, api, capture, init_ms=(time.time() - spawned_at) * 1000, reloader=reloader)
     api.ready(listener.port)
     try:
         while True:

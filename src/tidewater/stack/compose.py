@@ -38,6 +38,8 @@ POSTGRES_DB = "tidewater"
 # The images (official by default; docker/images.sh builds stand-ins where they cannot be pulled).
 LOCALSTACK_IMAGE_SETTING = "TIDEWATER_LOCALSTACK_IMAGE"
 POSTGRES_IMAGE_SETTING = "TIDEWATER_POSTGRES_IMAGE"
+# Where the LocalStack container mounts the work tree's functions/: the same path as here, for `tidewater dev`.
+FUNCTIONS_DIR_SETTING = "TIDEWATER_FUNCTIONS_DIR"
 DEFAULT_LOCALSTACK_IMAGE = "localstack/localstack:4.14.0"
 DEFAULT_POSTGRES_IMAGE = "postgres:16"
 # What docker-compose.yml tags the LocalStack image built on top of TIDEWATER_LOCALSTACK_IMAGE.
@@ -112,7 +114,8 @@ class ComposeStack:
 
     def _compose(self, *args: str, capture: bool = False) -> str:
         localstack_port, postgres_port = self._ports()
-        env = {**os.environ, EMULATOR_PORT_SETTING: str(localstack_port), POSTGRES_PORT_SETTING: str(postgres_port)}
+        env = {**os.environ, EMULATOR_PORT_SETTING: str(localstack_port), POSTGRES_PORT_SETTING: str(postgres_port),
+               FUNCTIONS_DIR_SETTING: str(repo_root() / "functions")}  # fmt: skip
         cmd = ["docker", "compose", "--project-name", self.project, "--project-directory", str(repo_root()),
                "--file", str(repo_root() / "docker-compose.yml"), *args]  # fmt: skip
         if not capture:
