@@ -25,7 +25,14 @@ from tidewater.bench.results import (
     with_ratios,
     write_json,
 )
-from tidewater.bench.stack import BenchFailure, BenchStack, Progress, interrupt_on_sigterm, localstack_version
+from tidewater.bench.stack import (
+    BenchFailure,
+    BenchStack,
+    Progress,
+    interrupt_on_sigterm,
+    localstack_version,
+    one_run_at_a_time,
+)
 
 GROUPS = ("platform", "ministack", "invoke", "housing", "edit", "throughput", "floor", "naive", "fanout", "report",
           "durability")  # fmt: skip
@@ -105,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     interrupt_on_sigterm()
     progress = Progress()
     bench = BenchStack(progress)
+    run_lock = one_run_at_a_time(bench.state, "make bench")  # noqa: F841 - held until the process ends
     started_at = datetime.now(UTC)
     owns_stack = "platform" in args.groups
     if not owns_stack and not (bench.state / "outputs.json").exists():

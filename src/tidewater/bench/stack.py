@@ -4,6 +4,7 @@ environments and the REPORT lines of the function logs."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -42,6 +43,27 @@ def interrupt_on_sigterm() -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupt)
+
+
+def one_run_at_a_time(state: Path, what: str) -> object:
+    """Hold `<state>.run.lock` for the life of the process: a second `make bench` or `make chaos` of
+    the same private stack would tear the first one's stack down under it. Refused with exit status
+    2, naming the running one's pid, when another run holds it. The open file is returned: keep it."""
+    state.parent.mkdir(parents=True, exist_ok=True)
+    lock = open(state.parent / f"{state.name}.run.lock", "a+")  # noqa: SIM115 - held until the process ends
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.seek(0)
+        holder = lock.read().strip() or "?"
+        print(f"{what}: another run is using its stack {state} (pid {holder}); wait for it to end, "
+              f"or stop it with `kill -TERM {holder}` (it tears its stack down)", file=sys.stderr)  # fmt: skip
+        raise SystemExit(2) from None
+    lock.seek(0)
+    lock.truncate()
+    lock.write(f"{os.getpid()}\n")
+    lock.flush()
+    return lock
 
 
 class Progress:

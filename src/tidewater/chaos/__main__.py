@@ -15,7 +15,7 @@ import traceback
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tidewater.bench.stack import BenchFailure, Progress, interrupt_on_sigterm
+from tidewater.bench.stack import BenchFailure, Progress, interrupt_on_sigterm, one_run_at_a_time
 from tidewater.chaos import soak
 from tidewater.chaos.flow import Harness
 from tidewater.chaos.report import passed, summarize, table, write_json
@@ -79,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     interrupt_on_sigterm()
     progress = Progress()
     stack = ChaosStack(progress, durable=args.durable)
+    run_lock = one_run_at_a_time(stack.state, "make chaos")  # noqa: F841 - held until the process ends
     kinds, scale, mode = plan(args)
     mode = "soak" if args.soak else mode
     started_at = datetime.now(UTC)
