@@ -10,6 +10,8 @@ import copy
 import io
 import json
 import os
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +19,7 @@ import psycopg2
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
-# The handler creates its boto3 client and Powertools objects at import, as in Lambda.
+# The handler creates its Powertools objects at import, as in Lambda (its boto3 client on the first file).
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "processor")
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "tidewater")
@@ -174,3 +176,22 @@ def test_every_dataset_reaches_ingest_with_its_decoded_key(calls, name, key, dat
     assert app.lambda_handler(event(name), Context()) == {"batchItemFailures": []}
     (ref,) = calls
     assert (ref.key, ref.dataset) == (key, dataset)
+
+
+def test_a_cold_start_imports_nothing_only_a_file_needs():
+    # GIVEN a fresh interpreter that imports the handler module, as the init phase does
+    code = (
+        "import sys, app; "
+        "print(sorted(m for m in ('pandas', 'numpy', 'pyarrow', 'boto3', 'pipeline.ingest') if m in sys.modules))"
+    )
+    paths = [str(Path(app.__file__).parent), str(Path(app.__file__).parents[1] / "shared")]
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=environment, check=True)
+    # THEN pandas, numpy, pyarrow and boto3 wait for the first file
+    assert result.stdout.strip() == "[]"
+
+
+def test_the_handler_names_the_redelivered_outcome_as_ingest_does():
+    from pipeline import ingest
+
+    assert app.REDELIVERED == ingest.REDELIVERED
