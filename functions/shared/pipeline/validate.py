@@ -164,7 +164,7 @@ def validate_chunk(chunk: RawChunk, contract: Contract) -> ChunkResult:
             raw = pd.Series(python_values(column_values), index=index, dtype="object")
             values, column_problems = check_column(raw, column)
         typed[column.name] = values
-        problems.append(column_problems)
+        problems += column_problems
     if contract.extras_column:
         extras = chunk.values[contract.extras_column]
         if isinstance(extras, pa.Array):
@@ -182,7 +182,9 @@ def as_output_types(good: pd.DataFrame, contract: Contract) -> pd.DataFrame:
     dtypes = {column.name: PANDAS_DTYPES[column.kind] for column in contract.columns}
     if contract.extras_column:
         dtypes[contract.extras_column] = TEXT_DTYPE
-    return good.astype(dtypes)
+    # Only the columns not typed yet: astype costs ~1.5 ms per chunk even when nothing changes.
+    changes = {name: dtype for name, dtype in dtypes.items() if good[name].dtype != dtype}
+    return good.astype(changes) if changes else good
 
 
 def empty_good(contract: Contract) -> pd.DataFrame:
@@ -190,8 +192,8 @@ def empty_good(contract: Contract) -> pd.DataFrame:
     return as_output_types(pd.DataFrame({name: [] for name in contract.output_columns}, index=index), contract)
 
 
-def check_column(raw: pd.Series, column: Column) -> tuple[pd.Series, pd.DataFrame]:
-    """The column's typed values (bad ones are NaN/NaT) and its rejections.
+def check_column(raw: pd.Series, column: Column) -> tuple[pd.Series, list[pd.DataFrame]]:
+    """The column's typed values (bad ones are NaN/NaT) and its rejections (frames of REJECTION_COLUMNS).
 
     `raw` holds text ("" when missing) or None for a value the parser already rejected (wrong_type),
     which gets no second reason here.
@@ -232,14 +234,14 @@ def check_column(raw: pd.Series, column: Column) -> tuple[pd.Series, pd.DataFram
             found.append(rejections(text[hit], column.name, reason, detail))
     if bad.any() or any_rejected_before:
         values = values.where(~bad & ~rejected_before)
-    return values, combine(found)
+    return values, found
 
 
 def python_values(values: list[str | None] | pa.Array) -> list[str | None] | np.ndarray:
     return values.to_numpy(zero_copy_only=False) if isinstance(values, pa.Array) else values
 
 
-def check_arrow_column(values: pa.Array, column: Column, index: pd.Index) -> tuple[pd.Series, pd.DataFrame]:
+def check_arrow_column(values: pa.Array, column: Column, index: pd.Index) -> tuple[pd.Series, list[pd.DataFrame]]:
     """check_column for a STR or TIMESTAMP column read by Arrow (text, no nulls, no value rejected
     before): the same checks in the same order and the same rejections, computed by Arrow instead
     of on a Python object per value. Measured on the 1M-row events file, reading and checking
@@ -273,7 +275,7 @@ def check_arrow_column(values: pa.Array, column: Column, index: pd.Index) -> tup
             bad |= hit
             text = pd.Series(values.filter(pa.array(hit)).to_pylist(), index=index[hit], dtype="object")
             found.append(rejections(text, column.name, reason, detail))
-    return typed, combine(found)
+    return typed, found
 
 
 def has_unstorable(text: pd.Series) -> np.ndarray:
