@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,7 @@ os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "tidewater")
 
 import app  # noqa: E402
 from pipeline.ingest import REDELIVERED, Outcome  # noqa: E402
+from pipeline.sharing import NeedsRoom  # noqa: E402
 
 pytestmark = pytest.mark.unit
 
@@ -195,3 +197,75 @@ def test_the_handler_names_the_redelivered_outcome_as_ingest_does():
     from pipeline import ingest
 
     assert app.REDELIVERED == ingest.REDELIVERED
+
+
+def batch_of(keys: list[str]) -> dict:
+    """One SQS message per key, each an S3 notification of that key."""
+    template = event("sqs_s3_object_created.json")["Records"][0]
+    records = []
+    for number, key in enumerate(keys):
+        record = copy.deepcopy(template)
+        body = json.loads(record["body"])
+        body["Records"][0]["s3"]["object"]["key"] = key
+        record["body"], record["messageId"] = json.dumps(body), f"message-{number}"
+        records.append(record)
+    return {"Records": records}
+
+
+def test_the_messages_of_a_batch_are_processed_side_by_side_each_logged_with_its_own_key(calls, monkeypatch):
+    # GIVEN a batch of 8 files, and an ingest that waits until two of them run at the same time
+    stream = io.StringIO()
+    monkeypatch.setattr(app.logger.registered_handler, "stream", stream)
+    together = threading.Barrier(2, timeout=10)
+    seen_sharing = []
+
+    def slow_ingest(ref, *, s3, conn, destinations):
+        seen_sharing.append(destinations.sharing)
+        if ref.key.endswith(("/0.csv", "/1.csv")):
+            together.wait()  # a BrokenBarrierError (a failed message) if they ran one after the other
+        return Outcome("loaded", file_id=1, rows_loaded=1, processed_key=f"processed-{ref.key}")
+
+    monkeypatch.setattr(app, "ingest_object", slow_ingest)
+    keys = [f"housing/side-by-side/{i}.csv" for i in range(8)]
+
+    # WHEN the batch is handled
+    response = app.lambda_handler(batch_of(keys), Context())
+
+    # THEN every file loaded, each shared /tmp with the others, and each log line names its own file
+    assert response == {"batchItemFailures": []}
+    assert seen_sharing == [app.RECORD_WORKERS] * 8
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    loaded = [line for line in lines if line["message"] == "Loaded the file"]
+    assert sorted(line["s3_key"] for line in loaded) == sorted(keys)
+    assert all(line["processed_key"] == f"processed-{line['s3_key']}" for line in loaded)
+
+
+def test_a_file_too_large_for_its_share_of_tmp_is_processed_again_alone(calls, monkeypatch):
+    # GIVEN a batch where one file does not fit its share of /tmp beside the others
+    attempts = []
+
+    def ingest(ref, *, s3, conn, destinations):
+        attempts.append((ref.key, destinations.sharing))
+        if ref.key.endswith("big.csv") and destinations.sharing > 1:
+            raise NeedsRoom("too large for a quarter of /tmp")
+        return Outcome("loaded", file_id=1, rows_loaded=1)
+
+    monkeypatch.setattr(app, "ingest_object", ingest)
+    keys = ["housing/a.csv", "housing/big.csv", "housing/b.csv"]
+
+    # WHEN the batch is handled THEN it is acknowledged: the big file was processed again, alone
+    assert app.lambda_handler(batch_of(keys), Context()) == {"batchItemFailures": []}
+    assert ("housing/big.csv", 3) in attempts and ("housing/big.csv", 1) in attempts
+    assert len(attempts) == 4
+
+
+def test_a_batch_of_one_message_gives_its_file_all_of_tmp(calls, monkeypatch):
+    shares = []
+
+    def ingest(ref, *, s3, conn, destinations):
+        shares.append(destinations.sharing)
+        return calls.outcome
+
+    monkeypatch.setattr(app, "ingest_object", ingest)
+    app.lambda_handler(event("sqs_s3_object_created.json"), Context())
+    assert shares == [1]

@@ -1,7 +1,8 @@
 """PostgreSQL: the connection, the schema, the ledger and the loads.
 
-The connection is module-level, opened lazily and reused across invocations of an execution
-environment; it is checked before each file and re-opened when the server dropped it. It runs in
+Each thread of an execution environment has its own connection (the processor works on the files
+of a batch in a few threads), opened lazily and reused across invocations; it is checked before each
+file and re-opened when the server dropped it. It runs in
 autocommit mode: reads outside a load need no transaction, and every load is one explicit
 `transaction()` (psycopg2 >= 2.9 opens a real transaction in `with connection:` even in autocommit).
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import io
 import os
+import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -43,7 +45,7 @@ SCHEMA_LOCK_KEY = 0x7469_6465_7761_7465  # "tidewate"
 MAX_PENDING_COPIES = 2
 COPY_READ_BYTES = 1024 * 1024  # psycopg2 sends COPY data in pieces of this size
 
-_connection: Connection | None = None
+_local = threading.local()  # .connection: this thread's
 
 
 @dataclass(frozen=True)
@@ -66,13 +68,13 @@ class DbSettings:
 
 
 def connection() -> Connection:
-    """The execution environment's connection, (re)opened and bootstrapped when needed."""
-    global _connection
-    if _connection is None or not is_alive(_connection):
-        close_quietly(_connection)
-        _connection = None
-        _connection = connect(DbSettings.from_env())
-    return _connection
+    """This thread's connection, (re)opened and bootstrapped when needed."""
+    current = getattr(_local, "connection", None)
+    if current is None or not is_alive(current):
+        close_quietly(current)
+        _local.connection = None
+        _local.connection = connect(DbSettings.from_env())
+    return _local.connection
 
 
 def connect(settings: DbSettings) -> Connection:

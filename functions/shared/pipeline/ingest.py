@@ -54,6 +54,7 @@ from pipeline.events import S3ObjectRef
 from pipeline.formats import split_name
 from pipeline.parse import CHUNK_CHARS
 from pipeline.s3io import FetchedObject
+from pipeline.sharing import NeedsRoom
 from pipeline.validate import Counts, NoValidRows, check_file
 
 REDELIVERED = "redelivered"  # an outcome only: the ledger already had the object version
@@ -74,6 +75,8 @@ class Destinations:
     max_object_bytes: int | None = None  # None: half the free space of `workdir`
     workdir: str | None = None  # where spool and output files go; None: the system's temp dir (/tmp)
     chunk_chars: int = CHUNK_CHARS
+    # Files processed at once in this environment, which share the temporary storage (pipeline.sharing).
+    sharing: int = 1
 
     @classmethod
     def from_env(cls) -> Destinations:
@@ -86,8 +89,8 @@ class Destinations:
 
     def size_limit(self) -> int:
         if self.max_object_bytes is not None:
-            return self.max_object_bytes
-        return shutil.disk_usage(self.workdir or tempfile.gettempdir()).free // DISK_SHARE
+            return self.max_object_bytes // self.sharing
+        return shutil.disk_usage(self.workdir or tempfile.gettempdir()).free // (DISK_SHARE * self.sharing)
 
 
 @dataclass(frozen=True)
@@ -144,6 +147,8 @@ def ingest_object(
                     "or give the function more ephemeral storage",
                 ) from None
         except FileRejected as rejection:
+            if rejection.code == TOO_LARGE and destinations.sharing > 1:
+                raise NeedsRoom(rejection.detail) from rejection  # alone, it may fit (pipeline.sharing)
             entry = ledger_entry(ref, fetched, started_at)
             return quarantine_file(ref, entry, rejection, rejections, s3=s3, conn=conn, destinations=destinations)
 
