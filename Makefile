@@ -21,8 +21,9 @@ TEST_EMULATORS ?= $(or $(EMULATOR),localstack ministack)
 PYTEST_ARGS ?=
 DEPLOY_ARGS ?=
 BENCH_ARGS ?=
+CHAOS_ARGS ?=
 
-.PHONY: help venv up down deploy build plan demo dev upload wait status logs unit e2e e2e-docker test lint bench clean browser
+.PHONY: help venv up down deploy build plan demo dev upload wait status logs unit e2e e2e-docker test lint bench chaos clean browser
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -89,9 +90,10 @@ browser: ## headless Chromium for the report screenshot test: apt installs it wh
 	  echo "make browser: no chromium here and no apt-get to install it with; install Chromium (macOS: brew install --cask chromium) for the report screenshot test, which is skipped until then" >&2; \
 	fi
 
-test: venv browser ## the whole suite from a clean clone: unit tests, e2e on each emulator (own stacks), then make e2e-docker where it can run
+test: venv browser ## the whole suite from a clean clone: unit tests, e2e on each emulator (own stacks), the short chaos run, then make e2e-docker where it can run
 	@status=0; $(PY) -m pytest -m unit $(PYTEST_ARGS) || status=1; \
 	$(MAKE) --no-print-directory e2e || status=1; \
+	$(MAKE) --no-print-directory chaos SHORT=1 || status=1; \
 	bash docker/e2e.sh --or-skip || status=1; exit $$status
 
 lint: venv ## ruff + terraform fmt + checkov + bandit
@@ -106,6 +108,9 @@ lint: venv ## ruff + terraform fmt + checkov + bandit
 
 bench: venv ## benchmarks on private stacks (.tidewater/bench, -ministack): bench/results.json, docs/performance.md, docs/emulators.md
 	$(PY) -m tidewater.bench $(BENCH_ARGS)
+
+chaos: venv ## faults while files flow, on a private stack (.tidewater/chaos): SOAK=1 the soak, SHORT=1 what make test runs; bench/chaos*.json
+	$(PY) -m tidewater.chaos $(if $(SOAK),--soak) $(if $(SHORT),--short) $(CHAOS_ARGS)
 
 clean: ## remove build output and the dev venv (run `make down` first)
 	rm -rf build $(VENV) .pytest_cache

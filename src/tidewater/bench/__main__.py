@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from tidewater.bench import loads, measures, sidebyside, updeploy
+from tidewater.bench import durability, loads, measures, sidebyside, updeploy
 from tidewater.bench.results import (
     emulators_table,
     merge,
@@ -28,10 +28,12 @@ from tidewater.bench.results import (
 )
 from tidewater.bench.stack import BenchFailure, BenchStack, Progress, localstack_version
 
-GROUPS = ("platform", "ministack", "invoke", "housing", "edit", "throughput", "floor", "naive", "fanout", "report")
-# ministack: one pass of its own measurements (their runs: sidebyside.RUNS).
+GROUPS = ("platform", "ministack", "invoke", "housing", "edit", "throughput", "floor", "naive", "fanout", "report",
+          "durability")  # fmt: skip
+# ministack: one pass of its own measurements (their runs: sidebyside.RUNS); durability: one of each
+# measurement with PostgreSQL durable, one without.
 DEFAULT_RUNS = {"platform": 3, "ministack": 1, "invoke": 5, "housing": 20, "edit": 5, "throughput": 3, "floor": 3,
-                "naive": 3, "fanout": 3, "report": 3}  # fmt: skip
+                "naive": 3, "fanout": 3, "report": 3, "durability": 1}  # fmt: skip
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -87,6 +89,7 @@ def run_groups(bench: BenchStack, args: argparse.Namespace, results: dict) -> No
         "naive": lambda: loads.naive(bench, runs["naive"], args.naive_rows or None),
         "fanout": lambda: measures.fanout(bench, runs["fanout"]),
         "report": lambda: measures.report_30d(bench, runs["report"]),
+        "durability": lambda: durability.measure(bench, runs["durability"]),
     }
     for group in args.groups:
         started = time.monotonic()
@@ -150,15 +153,17 @@ def main(argv: list[str] | None = None) -> int:
         results = with_ratios({**results, "bench_groups": ",".join(args.groups),
                                "bench_wall_s": round(progress.elapsed, 1)})  # fmt: skip
     write_json(results_path, results)
-    update_doc(bench.root / "docs" / "performance.md", results)
-    update_doc(bench.root / "docs" / "emulators.md", results, emulators_table)
+    missing = missing_keys(results)
+    if not missing:  # a partial run (`--only` with no full run before it) never shrinks the docs' tables
+        update_doc(bench.root / "docs" / "performance.md", results)
+        update_doc(bench.root / "docs" / "emulators.md", results, emulators_table)
     print()
     print(text_table(results))
-    missing = missing_keys(results)
     if missing:
         shown = ", ".join(missing[:6]) + (", ..." if len(missing) > 6 else "")
-        print(f"note: {len(missing)} required key(s) not in {results_path.name} yet: {shown}")
-    print(f"wrote {results_path} and the tables in docs/performance.md and docs/emulators.md; "
+        print(f"note: {len(missing)} required key(s) not in {results_path.name} yet: {shown}; the tables in "
+              "docs/performance.md and docs/emulators.md were left as they are")  # fmt: skip
+    print(f"wrote {results_path}{'' if missing else ' and the tables in docs/performance.md and docs/emulators.md'}; "
           f"bench took {progress.elapsed / 60:.1f} min")
     return 0
 

@@ -37,13 +37,19 @@ def noop_event(bucket: str) -> dict:
     Records list), which the processor acknowledges."""
     body = json.dumps({"Service": "Amazon S3", "Event": "s3:TestEvent", "Time": datetime.now(UTC).isoformat(),
                        "Bucket": bucket, "RequestId": uuid.uuid4().hex, "HostId": "bench"})  # fmt: skip
+    return sqs_event([body])
+
+
+def sqs_event(bodies: list[str], queue_arn: str = "arn:aws:sqs:us-east-1:000000000000:bench",
+              region: str = "us-east-1") -> dict:  # fmt: skip
+    """What the SQS event source mapping hands the processor: one record per message body."""
     return {"Records": [{
         "messageId": str(uuid.uuid4()), "receiptHandle": "bench", "body": body,
         "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": str(_now_ms()), "SenderId": "bench",
                        "ApproximateFirstReceiveTimestamp": str(_now_ms())},
         "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
-        "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:bench", "awsRegion": "us-east-1",
-    }]}  # fmt: skip
+        "eventSourceARN": queue_arn, "awsRegion": region,
+    } for body in bodies]}  # fmt: skip
 
 
 def invoke_once(bench: BenchStack, function: str, payload: dict) -> tuple[float, dict | None]:

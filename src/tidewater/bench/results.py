@@ -129,6 +129,11 @@ ROWS = (
     Row("cold_invoke_ms", "processor cold invoke, round trip (ms)", digits=0),
     Row("cold_invoke_init_ms", "processor cold invoke, Init Duration (ms)", digits=0),
     Row("warm_invoke_ms", "processor warm invoke, round trip (ms)", digits=1),
+    # The durability group: PostgreSQL with fsync & co. on (TIDEWATER_POSTGRES_DURABLE=1) vs off, same run.
+    Row("durable_events_1m_rows_per_s", "1M-row events file, PostgreSQL durable (rows/s)", digits=0),
+    Row("fast_events_1m_rows_per_s", "1M-row events file, PostgreSQL fast (rows/s)", digits=0),
+    Row("durable_fanout_wall_s", "fan-out of 1,000 files, PostgreSQL durable (s)", digits=1),
+    Row("fast_fanout_wall_s", "fan-out of 1,000 files, PostgreSQL fast (s)", digits=1),
 )
 
 HEADERS = ("figure", "median", "min", "max", "runs", "goal", "met")

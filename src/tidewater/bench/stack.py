@@ -51,18 +51,20 @@ class Progress:
 @dataclass
 class BenchStack:
     """The private stack instance under <repo>/.tidewater/bench (never the user's .tidewater); with
-    another emulator than LocalStack, .tidewater/bench-<emulator>."""
+    another emulator than LocalStack, .tidewater/bench-<emulator>. `make chaos` has its own
+    (`instance="chaos"`)."""
 
     progress: Progress
     root: Path = field(default_factory=repo_root)
     emulator: str = "localstack"
     _pipeline: Pipeline | None = None
     _ports: dict[str, str] = field(default_factory=dict)
+    instance: str = "bench"
 
     @property
     def state(self) -> Path:
         suffix = "" if self.emulator == "localstack" else f"-{self.emulator}"
-        return self.root / ".tidewater" / f"bench{suffix}"
+        return self.root / ".tidewater" / f"{self.instance}{suffix}"
 
     @property
     def data_dir(self) -> Path:

@@ -36,7 +36,7 @@ import psycopg2
 
 from tidewater.stack import emulators
 from tidewater.stack.env import StackEnv, forget_instance, repo_root
-from tidewater.stack.postgres import PostgresCluster, new_password
+from tidewater.stack.postgres import DURABLE_VAR, PostgresCluster, durable_requested, new_password
 from tidewater.stack.procs import free_port, port_in_use, runs_in, start_ticks, stop_process_group, wait_for
 from tidewater.stack.venvs import ensure_runtime_venvs
 
@@ -52,6 +52,8 @@ class HostState:
     postgres_password: str
     emulator_pid: int | None = None
     emulator_started: int | None = None  # the process's start time (procs.start_ticks): pid + this = it
+    # TIDEWATER_POSTGRES_DURABLE at the `up` that created the instance; kept until `down`.
+    postgres_durable: bool = False
 
 
 class HostStack:
@@ -93,7 +95,8 @@ class HostStack:
         return Path(tempfile.gettempdir()) / f"tidewater-postgres-{digest}"
 
     def _postgres(self, state: HostState) -> PostgresCluster:
-        return PostgresCluster(self.postgres_dir / "data", state.postgres_port, state.postgres_password)
+        return PostgresCluster(self.postgres_dir / "data", state.postgres_port, state.postgres_password,
+                               durable=state.postgres_durable)  # fmt: skip
 
     def stack_env(self, state: HostState) -> StackEnv:
         return StackEnv(
@@ -166,6 +169,9 @@ class HostStack:
             env = self.stack_env(state)
             env.write(self.dir / "stack.env")
             _say(f"host stack already running ({state.emulator} pid {state.emulator_pid}); nothing to do")
+            if durable_requested() != state.postgres_durable:
+                _say(f"note: {DURABLE_VAR} is kept from the `up` that created this stack "
+                     f"({_durability(state.postgres_durable)}); `make down` first to change it")  # fmt: skip
             return env
         if state is not None and self._emulator_pid(state) is None:
             self._start_over(state)
@@ -191,6 +197,7 @@ class HostStack:
             emulator_port=port or int(os.environ.get("TIDEWATER_EMULATOR_PORT", DEFAULT_EMULATOR_PORT)),
             postgres_port=pg_port or int(os.environ.get("TIDEWATER_POSTGRES_PORT", 0)) or free_port(),
             postgres_password=new_password(),
+            postgres_durable=durable_requested(),
         )
         busy = [(setting, value) for setting, value in (("TIDEWATER_EMULATOR_PORT", state.emulator_port),
                                                         ("TIDEWATER_POSTGRES_PORT", state.postgres_port))
@@ -213,7 +220,8 @@ class HostStack:
         postgres = self._postgres(state)
         postgres.init()
         postgres.start()
-        _say(f"PostgreSQL ready on 127.0.0.1:{state.postgres_port} (data {postgres.data_dir})")
+        _say(f"PostgreSQL ready on 127.0.0.1:{state.postgres_port} (data {postgres.data_dir}; "
+             f"{_durability(state.postgres_durable)})")
 
         endpoint = f"http://127.0.0.1:{state.emulator_port}"
         if self._emulator_pid(state) is None:
@@ -293,6 +301,11 @@ class HostStack:
         if state:
             self._postgres(state).start()
 
+    def postgres(self) -> PostgresCluster | None:
+        """This instance's cluster (to crash and restart it: `make chaos`)."""
+        state = self._load_state()
+        return self._postgres(state) if state else None
+
     # ---- the emulator ----------------------------------------------------------------------------
     def _start_emulator(self, emulator: emulators.Emulator, python: Path, runtimes_dir: Path, port: int) -> int:
         home = emulator.home(self.dir)
@@ -318,6 +331,13 @@ def _try_lock(handle) -> bool:
     except BlockingIOError:
         return False
     return True
+
+
+def _durability(durable: bool) -> str:
+    if durable:
+        return f"{DURABLE_VAR}=1: fsync and full_page_writes on, crash-safe for the machine too"
+    return (f"fsync and full_page_writes off: fast; a commit survives crashes of processes, not of the machine "
+            f"({DURABLE_VAR}=1 turns them on)")
 
 
 def _clean_environ(python: Path) -> dict[str, str]:

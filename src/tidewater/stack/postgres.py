@@ -17,6 +17,15 @@ from tidewater.stack.procs import runs_in, stop_process_group, wait_for
 
 DB_NAME = "tidewater"
 DB_USER = "tidewater"
+# TIDEWATER_POSTGRES_DURABLE=1 at `make up`: PostgreSQL's own crash-safe defaults instead of FAST_SETTINGS.
+DURABLE_VAR = "TIDEWATER_POSTGRES_DURABLE"
+# A throwaway dev database: PostgreSQL never waits for the disk (docs/chaos.md measures what that
+# saves). A commit is still written to the OS before it is acknowledged, so it survives a crash of
+# PostgreSQL or of any function; a crash of the machine (power loss, kernel panic) can lose it or
+# corrupt the cluster. synchronous_commit stays on: with it off, PostgreSQL acknowledges a COMMIT
+# before writing it at all, and a crash of PostgreSQL alone loses it - a file then has no ledger row
+# although its message was deleted (found by `make chaos`, postgres_crash).
+FAST_SETTINGS = ("fsync=off", "full_page_writes=off")
 
 
 def pg_bin(name: str) -> str:
@@ -44,6 +53,7 @@ class PostgresCluster:
     data_dir: Path
     port: int
     password: str
+    durable: bool = False  # PostgreSQL's defaults instead of FAST_SETTINGS (fsync, full_page_writes on)
 
     @property
     def url(self) -> str:
@@ -95,13 +105,8 @@ class PostgresCluster:
         self.log_file.touch()
         if owner:
             shutil.chown(self.log_file, "postgres", "postgres")
-        # A throwaway dev database: durability settings off make loads and tests fast.
-        options = (
-            f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.data_dir} "
-            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
-        )
         result = subprocess.run(
-            [*owner, pg_bin("pg_ctl"), "-D", str(self.data_dir), "-l", str(self.log_file), "-o", options,
+            [*owner, pg_bin("pg_ctl"), "-D", str(self.data_dir), "-l", str(self.log_file), "-o", self.options(),
              "-w", "-t", "60", "start"],
             capture_output=True, text=True, cwd="/",
         )  # fmt: skip
@@ -110,11 +115,36 @@ class PostgresCluster:
         wait_for(self._accepts_connections, 30, f"PostgreSQL on port {self.port}")
         self._create_database()
 
+    def options(self) -> str:
+        """The server's command-line options (`pg_ctl -o`)."""
+        settings = ["listen_addresses=127.0.0.1", "max_connections=200", *(() if self.durable else FAST_SETTINGS)]
+        return f"-p {self.port} -k {self.data_dir} " + " ".join(f"-c {setting}" for setting in settings)
+
     def stop(self) -> None:
         pid = self.pid()
         if pid is not None:
             # SIGINT = PostgreSQL's "fast" shutdown: roll back sessions, checkpoint, exit.
             stop_process_group(pid, first_signal=signal.SIGINT, timeout=30)
+
+    def crash(self) -> None:
+        """`pg_ctl stop -m immediate`: every server process quits at once, without a checkpoint or a
+        rollback - what a crash does. The next start recovers from the write-ahead log."""
+        if self.pid() is None:
+            return
+        subprocess.run(
+            [*_as_cluster_owner(), pg_bin("pg_ctl"), "-D", str(self.data_dir), "-m", "immediate", "-w", "stop"],
+            capture_output=True, text=True, cwd="/", check=True,
+        )  # fmt: skip
+
+    def setting(self, name: str) -> str:
+        """A server setting as the running server has it (`SHOW`)."""
+        conn = self._connect(DB_NAME)
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT current_setting(%s)", (name,))
+                return cur.fetchone()[0]
+        finally:
+            conn.close()
 
     def _log_tail(self) -> str:
         try:
@@ -148,3 +178,8 @@ class PostgresCluster:
 
 def new_password() -> str:
     return secrets.token_urlsafe(18)
+
+
+def durable_requested() -> bool:
+    """Whether TIDEWATER_POSTGRES_DURABLE asks for PostgreSQL's crash-safe defaults (1/true/yes)."""
+    return os.environ.get(DURABLE_VAR, "").strip().lower() in ("1", "true", "yes", "on")
