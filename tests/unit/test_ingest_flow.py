@@ -123,7 +123,7 @@ class FakeDatabase:
     def copying(self, cur, contract, file_id):
         yield lambda table: self.journal.append(("copy", contract.table, table.num_rows))
 
-    def refresh_summary(self, cur, contract, file_id):
+    def refresh_summary(self, cur, contract, file_id, added=None, rows_removed=False):
         self.journal.append(("summary", contract.summary_table, file_id))
 
     def finish(self, cur, file_id, status, **fields):

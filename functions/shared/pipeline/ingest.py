@@ -40,6 +40,7 @@ import os
 import shutil
 import tempfile
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -362,7 +363,7 @@ def load_file(
             retired = supersede(cur, contract, previous, file_id)
             outcome = Outcome(db.DUPLICATE, file_id=file_id, duplicate_of=original)
         else:
-            counts = stream_into(cur, contract, fetched, ref, outputs, rejections, file_id, limit, destinations)
+            counts, added = stream_into(cur, contract, fetched, ref, outputs, rejections, file_id, limit, destinations)
             processed = outputs.close()
             content_type = transform.CONTENT_TYPES[contract.output]
             for key, path in processed.items():
@@ -389,7 +390,7 @@ def load_file(
                 processed_keys=pending.uploads.keys(destinations.processed_bucket),
                 quarantine_keys=pending.uploads.keys(destinations.quarantine_bucket),
             )
-            retired = supersede(cur, contract, previous, file_id, always_refresh=True)
+            retired = supersede(cur, contract, previous, file_id, always_refresh=True, added=added)
             outcome = Outcome(
                 db.LOADED,
                 file_id=file_id,
@@ -415,17 +416,22 @@ def stream_into(
     file_id: int,
     limit: int,
     destinations: Destinations,
-) -> Counts:
+) -> tuple[Counts, Counter | None]:
     """Check the spooled file chunk by chunk: good rows COPYed and written to the outputs,
-    rejections to the rejections file."""
+    rejections to the rejections file. Returns the counts and, for a summary the loader counts
+    itself (db.LOADER_COUNTED), what the rows add to it."""
+    counted = contract.summary_table in db.LOADER_COUNTED
+    added: Counter = Counter()
     with db.copying(cur, contract, file_id) as copy, fetched.path.open("rb") as source:
 
         def load_chunk(good) -> None:
             table = transform.to_arrow(good, contract)
             copy(table)
             outputs.write(good, table)
+            if counted:
+                added.update(db.summary_additions(table))
 
-        return check_file(
+        counts = check_file(
             source,
             ref.key,
             contract,
@@ -434,17 +440,24 @@ def stream_into(
             chunk_chars=destinations.chunk_chars,
             max_bytes=limit,
         )
+    return counts, added if counted else None
 
 
 def supersede(
-    cur: db.Cursor, contract: Contract, previous: db.KeyVersion | None, file_id: int, always_refresh: bool = False
+    cur: db.Cursor,
+    contract: Contract,
+    previous: db.KeyVersion | None,
+    file_id: int,
+    always_refresh: bool = False,
+    added: Counter | None = None,
 ) -> db.Retired:
     """Take the key's previous version (if any) out of the tables (db.supersede), then bring the
-    summary up to date: after a load always, after a duplicate when rows left. Returns the previous
-    version's objects, to delete after COMMIT."""
+    summary up to date: after a load always (`added`: the loader's counts of its rows, when it
+    keeps them), after a duplicate when rows left. Returns the previous version's objects, to
+    delete after COMMIT."""
     retired = db.supersede(cur, contract, previous.id, file_id) if previous is not None else db.Retired([], [])
     if always_refresh or previous is not None:
-        db.refresh_summary(cur, contract, file_id)
+        db.refresh_summary(cur, contract, file_id, added, previous is not None)
     return retired
 
 

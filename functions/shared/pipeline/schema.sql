@@ -82,7 +82,8 @@ CREATE TABLE IF NOT EXISTS housing (
     PRIMARY KEY (file_id, source_row)
 );
 
--- Recomputed from `housing` in every loading transaction (db.refresh_summary).
+-- Each file's rows are added in its loading transaction, all of `housing` recomputed when a file's
+-- rows are taken out (db.refresh_summary).
 CREATE TABLE IF NOT EXISTS housing_summary_statistics (
     ocean_proximity        text        PRIMARY KEY,
     record_count           bigint      NOT NULL,
@@ -91,6 +92,18 @@ CREATE TABLE IF NOT EXISTS housing_summary_statistics (
     max_median_house_value numeric,
     updated_at             timestamptz NOT NULL
 );
+-- Added after the first release (a DO block: a cold start alters nothing once it exists): the sum
+-- behind the average, so a load adds to it instead of reading every row again. NULL in rows written
+-- before it existed: the next load recomputes those.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM information_schema.columns
+                   WHERE table_schema = current_schema() AND table_name = 'housing_summary_statistics'
+                     AND column_name = 'sum_median_house_value') THEN
+        ALTER TABLE housing_summary_statistics ADD COLUMN IF NOT EXISTS sum_median_house_value numeric;
+    END IF;
+END
+$$;
 
 -- One row per loaded retina scan (JSON arrays, usually). patient_id repeats: a patient has many scans.
 CREATE TABLE IF NOT EXISTS retina_scans (
