@@ -265,7 +265,7 @@ def check_arrow_column(values: pa.Array, column: Column, index: pd.Index) -> tup
     else:
         parsed = arrow_timestamps(candidates)
         checks = [(pc.is_null(parsed), BAD_TIMESTAMP, TIMESTAMP_RULE)]
-        typed = parsed.to_pandas().set_axis(index).astype("datetime64[us, UTC]")
+        typed = utc_series(parsed, index)
     failures += [(present & failed.to_numpy(zero_copy_only=False), reason, detail) for failed, reason, detail in checks]
     bad = np.zeros(len(values), dtype=bool)
     found: list[pd.DataFrame] = []
@@ -276,6 +276,15 @@ def check_arrow_column(values: pa.Array, column: Column, index: pd.Index) -> tup
             text = pd.Series(values.filter(pa.array(hit)).to_pylist(), index=index[hit], dtype="object")
             found.append(rejections(text, column.name, reason, detail))
     return typed, found
+
+
+def utc_series(timestamps: pa.Array, index: pd.Index) -> pd.Series:
+    """timestamp[us, UTC] values as a datetime64[us, UTC] series (NaT for null), from their numbers:
+    Arrow's to_pandas() localises them again, ~7x slower."""
+    micros = timestamps.cast(pa.int64())
+    if micros.null_count:
+        micros = pc.fill_null(micros, np.iinfo(np.int64).min)  # NaT
+    return pd.Series(pd.DatetimeIndex(micros.to_numpy().view("datetime64[us]")).tz_localize("UTC"), index=index)
 
 
 def has_unstorable(text: pd.Series) -> np.ndarray:
