@@ -148,6 +148,15 @@ def transaction(conn: Connection) -> Iterator[Cursor]:
         yield cur
 
 
+def savepoint(cur: Cursor, name: str) -> None:
+    cur.execute(sql.SQL("SAVEPOINT {}").format(sql.Identifier(name)))
+
+
+def rollback_to(cur: Cursor, name: str) -> None:
+    """Undo what the transaction did since the savepoint (the transaction goes on)."""
+    cur.execute(sql.SQL("ROLLBACK TO SAVEPOINT {}").format(sql.Identifier(name)))
+
+
 def lock(cur: Cursor, name: str) -> None:
     """Transaction-scoped advisory lock on a name; released by COMMIT or ROLLBACK."""
     cur.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"tidewater:{name}",))
@@ -230,7 +239,8 @@ def find_loaded_duplicate(cur: Cursor, dataset: str, content_sha256: str, file_i
 
 def finish(cur: Cursor, file_id: int, status: str, **fields: Any) -> None:
     """Set the final status and any of: rows_loaded, rows_quarantined, error, error_detail,
-    duplicate_of, processed_key, quarantine_key, processed_keys, quarantine_keys, superseded_by."""
+    duplicate_of, processed_key, quarantine_key, processed_keys, quarantine_keys, superseded_by,
+    content_sha256, size_bytes."""
     allowed = {
         "rows_loaded",
         "rows_quarantined",
@@ -242,6 +252,8 @@ def finish(cur: Cursor, file_id: int, status: str, **fields: Any) -> None:
         "processed_keys",
         "quarantine_keys",
         "superseded_by",
+        "content_sha256",
+        "size_bytes",
     }
     unknown = set(fields) - allowed
     if unknown:
