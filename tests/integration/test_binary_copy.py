@@ -104,16 +104,14 @@ def test_binary_copy_stores_what_csv_copy_stores(conn, seed):
     assert query(conn, "SELECT count(*) FROM by_binary WHERE name IS NULL")[0][0] > 0
 
 
-def test_a_table_with_a_numeric_column_is_copied_as_csv(conn, monkeypatch):
+def test_a_table_with_a_numeric_column_is_copied_as_csv(conn):
     # GIVEN a table with a numeric column (binary COPY would need its own encoder)
     with db.transaction(conn) as cur:
         cur.execute("CREATE TABLE prices (file_id bigint, source_row integer, price numeric)")
         table = pa.table({"source_row": [1, 2], "price": [0.1, 123.25]})
-        used = []
-        monkeypatch.setattr(db, "copy_binary", lambda *args: used.append("binary"))
-        # WHEN it is copied THEN the CSV COPY stores it
+        # WHEN it is copied THEN it goes as CSV, and stores the values
+        assert db.copy_plan(cur, "prices", table.column_names).binary_types is None
         db.copy_table(cur, "prices", table, 1)
-    assert used == []
     assert query(conn, "SELECT price::text FROM prices ORDER BY source_row") == [("0.1",), ("123.25",)]
 
 

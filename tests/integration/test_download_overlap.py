@@ -1,6 +1,6 @@
 """Large objects are loaded while they download (s3io.Download): the rows, ledger and summaries are
 those of a load after the download, a duplicate found only once the whole object is in leaves no
-row, and the first rows really are COPYed before the download ends.
+row, and the first rows really go to the COPY before the download ends.
 
 Needs a `postgres_dsn` fixture (a libpq DSN or URL); see conftest.py.
 """
@@ -94,19 +94,19 @@ class GatedS3(MemoryS3):
 
 
 def test_the_first_rows_are_copied_before_the_download_ends(conn, in_the_background, monkeypatch):
-    # GIVEN an object whose download stalls after its first 1.5 MB until a first COPY was made
+    # GIVEN an object whose download stalls after its first 1.5 MB until a first chunk went to the COPY
     s3 = GatedS3()
     copied_early = []
-    real_copy = db.copy_table
+    real_data = db.CopyPlan.data
 
-    def copy_table(*args):
+    def data(plan, table, file_id):
         copied_early.append(not s3.go.is_set())
-        real_copy(*args)
         s3.go.set()
+        return real_data(plan, table, file_id)
 
-    monkeypatch.setattr(db, "copy_table", copy_table)
+    monkeypatch.setattr(db.CopyPlan, "data", data)
     # WHEN it is processed with chunks smaller than that
     outcome = ingest_object(upload(s3, "housing/slow.csv", LARGE), s3=s3, conn=conn,
                             destinations=replace(DESTINATIONS, chunk_chars=30_000))  # fmt: skip
-    # THEN the first COPY ran while the download waited, and the whole file loaded
+    # THEN the first chunk went to the COPY while the download waited, and the whole file loaded
     assert copied_early[0] is True and outcome.status == "loaded" and outcome.rows_loaded == 3 * 20640

@@ -19,7 +19,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import psycopg2
 from psycopg2 import sql
@@ -400,17 +400,24 @@ def remove_rows(cur: Cursor, contract: Contract, file_id: int) -> None:
 @contextmanager
 def copying(cur: Cursor, contract: Contract, file_id: int) -> Iterator[Callable[[pa.Table], None]]:
     """A function that COPYs a chunk of good rows (an Arrow table: source_row, then the contract's
-    output columns) into the dataset's table, on a worker thread: serialising and storing one
-    chunk overlaps with reading and checking the next. At most MAX_PENDING_COPIES chunks wait, so
-    memory stays bounded. Leaving the block waits for every COPY; the first error is raised (from
-    the next call, or at the end), so a failed COPY fails the load."""
+    output columns) into the dataset's table. The caller's thread turns the chunk into COPY data, a
+    worker thread sends it: storing one chunk overlaps with reading, checking and encoding the next,
+    and PostgreSQL never waits for data being made (the worker encoding and sending in turn left
+    it idle ~0.2 s per million events). At most MAX_PENDING_COPIES chunks wait, so memory stays
+    bounded. Leaving the block waits for every COPY; the first error is raised (from the next call,
+    or at the end), so a failed COPY fails the load."""
     pending: deque[Future] = deque()
+    plan: CopyPlan | None = None
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="copy") as worker:
 
         def copy(table: pa.Table) -> None:
+            nonlocal plan
+            if plan is None:  # the first chunk: no COPY is using the cursor yet
+                plan = copy_plan(cur, contract.table, table.column_names)
+            data = plan.data(table, file_id)
             while pending and (pending[0].done() or len(pending) >= MAX_PENDING_COPIES):
                 pending.popleft().result()
-            pending.append(worker.submit(copy_table, cur, contract.table, table, file_id))
+            pending.append(worker.submit(cur.copy_expert, plan.statement, data, COPY_READ_BYTES))
 
         try:
             yield copy
@@ -422,15 +429,35 @@ def copying(cur: Cursor, contract: Contract, file_id: int) -> Iterator[Callable[
             future.result()
 
 
-def copy_table(cur: Cursor, table_name: str, table: pa.Table, file_id: int) -> None:
-    """COPY an Arrow table (+ file_id) into a table: in PostgreSQL's binary format when every column
-    has a binary encoder (copy_binary), else in CSV (a `numeric` column: housing's)."""
+@dataclass(frozen=True)
+class CopyPlan:
+    """How rows (an Arrow table, + file_id) go into a table: the COPY statement, and the table's
+    type of each column for the binary format (None: CSV)."""
+
+    statement: str
+    binary_types: list[str] | None
+
+    def data(self, table: pa.Table, file_id: int) -> BinaryIO:
+        if self.binary_types is None:
+            return csv_data(table, file_id)
+        return binary_data(table, file_id, self.binary_types)
+
+
+def copy_plan(cur: Cursor, table_name: str, names: list[str]) -> CopyPlan:
+    """PostgreSQL's binary format when every column has a binary encoder, else CSV (a `numeric`
+    column: housing's)."""
     column_types = table_types(cur, table_name)
-    names = table.column_names
-    if column_types.get("file_id") == "bigint" and all(column_types.get(name) in BINARY_ENCODERS for name in names):
-        copy_binary(cur, table_name, table, file_id, [column_types[name] for name in names])
-    else:
-        copy_csv(cur, table_name, table, file_id)
+    encodable = all(column_types.get(name) in BINARY_ENCODERS for name in names)
+    binary = encodable and column_types.get("file_id") == "bigint"
+    options = "FORMAT binary" if binary else "FORMAT csv"
+    statement = copy_statement(cur, table_name, ["file_id", *names], options)
+    return CopyPlan(statement, [column_types[name] for name in names] if binary else None)
+
+
+def copy_table(cur: Cursor, table_name: str, table: pa.Table, file_id: int) -> None:
+    """COPY an Arrow table (+ file_id) into a table, binary when it can (copy_plan)."""
+    plan = copy_plan(cur, table_name, table.column_names)
+    cur.copy_expert(plan.statement, plan.data(table, file_id), size=COPY_READ_BYTES)
 
 
 def table_types(cur: Cursor, table_name: str) -> dict[str, str]:
@@ -453,8 +480,14 @@ def copy_statement(cur: Cursor, table_name: str, names: list[str], options: str)
 
 
 def copy_csv(cur: Cursor, table_name: str, table: pa.Table, file_id: int) -> None:
-    """COPY in CSV. Every value is quoted and nulls are not: COPY reads an unquoted empty field as
-    NULL and a quoted one as an empty string. Timestamps are written as
+    """COPY an Arrow table (+ file_id) in CSV, whatever the table's types."""
+    statement = copy_statement(cur, table_name, ["file_id", *table.column_names], "FORMAT csv")
+    cur.copy_expert(statement, csv_data(table, file_id), size=COPY_READ_BYTES)
+
+
+def csv_data(table: pa.Table, file_id: int) -> BinaryIO:
+    """COPY data in CSV. Every value is quoted and nulls are not: COPY reads an unquoted empty field
+    as NULL and a quoted one as an empty string. Timestamps are written as
     "2025-01-01 08:00:00.000000Z" (UTC), dates as "2025-01-01", attributes as their JSON text."""
     import numpy as np
     import pyarrow as pa
@@ -469,8 +502,7 @@ def copy_csv(cur: Cursor, table_name: str, table: pa.Table, file_id: int) -> Non
             table = table.set_column(position, field.name, pc.binary_join_element_wise(utc_text, "Z", ""))
     text = pa.BufferOutputStream()
     pacsv.write_csv(table, text, pacsv.WriteOptions(include_header=False, quoting_style="all_valid"))
-    statement = copy_statement(cur, table_name, table.column_names, "FORMAT csv")
-    cur.copy_expert(statement, pa.BufferReader(text.getvalue()), size=COPY_READ_BYTES)
+    return pa.BufferReader(text.getvalue())
 
 
 # PostgreSQL's binary COPY format: a signature, flags and a header extension length (both 0), the
@@ -496,9 +528,9 @@ BINARY_ENCODERS = {
 }
 
 
-def copy_binary(cur: Cursor, table_name: str, table: pa.Table, file_id: int, types: list[str]) -> None:
-    """COPY in PostgreSQL's binary format; `types`: the table's type of each column. Measured on
-    the 1M-row events file: the server's CPU for the COPY 3.1 s -> 2.55 s, as it parses no
+def binary_data(table: pa.Table, file_id: int, types: list[str]) -> BinaryIO:
+    """COPY data in PostgreSQL's binary format; `types`: the table's type of each column. Measured
+    on the 1M-row events file: the server's CPU for the COPY 3.1 s -> 2.55 s, as it parses no
     timestamps and no CSV. Each row is built by Arrow from per-column pieces (the length-prefixed
     bytes of every field) joined row by row (binary_join_element_wise): the data buffer of the
     result is the COPY data of the whole chunk."""
@@ -514,9 +546,7 @@ def copy_binary(cur: Cursor, table_name: str, table: pa.Table, file_id: int, typ
     joined = pc.binary_join_element_wise(*pieces, b"")
     offsets = np.frombuffer(joined.buffers()[1], dtype=np.int32, count=rows + 1, offset=joined.offset * 4)
     data = memoryview(joined.buffers()[2])[offsets[0] : offsets[-1]]
-    payload = io.BytesIO(b"".join((BINARY_SIGNATURE, data, BINARY_TRAILER)))
-    statement = copy_statement(cur, table_name, ["file_id", *table.column_names], "FORMAT binary")
-    cur.copy_expert(statement, payload, size=COPY_READ_BYTES)
+    return io.BytesIO(b"".join((BINARY_SIGNATURE, data, BINARY_TRAILER)))
 
 
 def binary_field(values: pa.Array, type_name: str) -> list[pa.Array]:
