@@ -225,13 +225,7 @@ def check_column(raw: pd.Series, column: Column) -> tuple[pd.Series, list[pd.Dat
         values = pd.to_numeric(candidates, errors="coerce").astype("float64")
         checks = numeric_checks(values, column)
     failures += [(present & np.asarray(failed, dtype=bool), reason, detail) for failed, reason, detail in checks]
-    bad = np.zeros(len(raw), dtype=bool)
-    found: list[pd.DataFrame] = []
-    for failed, reason, detail in failures:
-        hit = failed & ~bad
-        if hit.any():
-            bad |= hit
-            found.append(rejections(text[hit], column.name, reason, detail))
+    bad, found = first_failures(failures, len(raw), lambda hit: text[hit], column.name)
     if bad.any() or any_rejected_before:
         values = values.where(~bad & ~rejected_before)
     return values, found
@@ -267,15 +261,27 @@ def check_arrow_column(values: pa.Array, column: Column, index: pd.Index) -> tup
         checks = [(pc.is_null(parsed), BAD_TIMESTAMP, TIMESTAMP_RULE)]
         typed = utc_series(parsed, index)
     failures += [(present & failed.to_numpy(zero_copy_only=False), reason, detail) for failed, reason, detail in checks]
-    bad = np.zeros(len(values), dtype=bool)
+
+    def texts(hit: np.ndarray) -> pd.Series:
+        return pd.Series(values.filter(pa.array(hit)).to_pylist(), index=index[hit], dtype="object")
+
+    _, found = first_failures(failures, len(values), texts, column.name)
+    return typed, found
+
+
+def first_failures(
+    failures: list[tuple[np.ndarray, str, str]], rows: int, texts: Callable[[np.ndarray], pd.Series], column: str
+) -> tuple[np.ndarray, list[pd.DataFrame]]:
+    """Which values failed a check, and their rejections: each value gets the first check it fails
+    (its most basic problem). `texts(hit)`: the values of the rows in `hit`, by row_number."""
+    bad = np.zeros(rows, dtype=bool)
     found: list[pd.DataFrame] = []
     for failed, reason, detail in failures:
         hit = failed & ~bad
         if hit.any():
             bad |= hit
-            text = pd.Series(values.filter(pa.array(hit)).to_pylist(), index=index[hit], dtype="object")
-            found.append(rejections(text, column.name, reason, detail))
-    return typed, found
+            found.append(rejections(texts(hit), column, reason, detail))
+    return bad, found
 
 
 def utc_series(timestamps: pa.Array, index: pd.Index) -> pd.Series:
