@@ -23,7 +23,7 @@ DEPLOY_ARGS ?=
 BENCH_ARGS ?=
 CHAOS_ARGS ?=
 
-.PHONY: help venv up down deploy build plan demo dev upload wait status logs unit e2e e2e-docker test lint bench chaos clean browser
+.PHONY: help venv up down deploy build plan demo dev upload wait status logs unit e2e e2e-docker test lint bench chaos clean browser datacontract
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -71,7 +71,16 @@ logs: venv ## the processor's recent CloudWatch logs (the emulator's own: .tidew
 unit: venv ## fast tests: no services
 	$(PY) -m pytest -m unit $(PYTEST_ARGS)
 
-e2e: venv ## end-to-end tests through the real local stack, on each of TEST_EMULATORS
+# datacontract-cli (the ODCS tools: `make lint` lints the contracts, an e2e test runs `datacontract test` on
+# the loaded tables) has a venv of its own: it needs pandas 3, numpy 2.5 and pyarrow 26, the processor pins older.
+DATACONTRACT := $(VENV)/datacontract/bin/datacontract
+$(DATACONTRACT):
+	$(PY) -m venv --clear $(VENV)/datacontract
+	$(VENV)/datacontract/bin/pip install --quiet --disable-pip-version-check 'datacontract-cli[postgres]==1.2.8'
+
+datacontract: venv $(DATACONTRACT) ## datacontract-cli in its own venv (.venv/datacontract)
+
+e2e: venv $(DATACONTRACT) ## end-to-end tests through the real local stack, on each of TEST_EMULATORS
 	@status=0; for emulator in $(TEST_EMULATORS); do \
 	  echo "==> e2e tests on $$emulator"; \
 	  TIDEWATER_TEST_EMULATOR=$$emulator $(PY) -m pytest -m e2e $(PYTEST_ARGS) || status=1; \
@@ -90,14 +99,15 @@ browser: ## headless Chromium for the report screenshot test: apt installs it wh
 	  echo "make browser: no chromium here and no apt-get to install it with; install Chromium (macOS: brew install --cask chromium) for the report screenshot test, which is skipped until then" >&2; \
 	fi
 
-test: venv browser ## the whole suite from a clean clone: unit tests, e2e on each emulator (own stacks), the short chaos run, then make e2e-docker where it can run
+test: venv browser $(DATACONTRACT) ## the whole suite from a clean clone: unit tests, e2e on each emulator (own stacks), the short chaos run, then make e2e-docker where it can run
 	@status=0; $(PY) -m pytest -m unit $(PYTEST_ARGS) || status=1; \
 	$(MAKE) --no-print-directory e2e || status=1; \
 	$(MAKE) --no-print-directory chaos SHORT=1 || status=1; \
 	bash docker/e2e.sh --or-skip || status=1; exit $$status
 
-lint: venv ## ruff + terraform fmt + checkov + bandit
+lint: venv $(DATACONTRACT) ## ruff + terraform fmt + checkov + bandit + datacontract lint
 	$(VENV)/bin/ruff check src functions tests
+	for contract in contracts/*.odcs.yaml; do $(DATACONTRACT) lint "$$contract" || exit 1; done
 	terraform fmt -check -recursive terraform
 	@# checkov has a venv of its own: its hcl2 module clashes with terraform-local's.
 	test -x $(VENV)/checkov/bin/checkov || { $(PY) -m venv --clear $(VENV)/checkov && \

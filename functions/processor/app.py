@@ -2,7 +2,8 @@
 
 Messages whose processing raised are reported back as batch item failures, so only they are retried
 and, after the queue's maxReceiveCount, moved to the DLQ. Only infrastructure errors raise: bad data
-is quarantined and acknowledged (see pipeline.ingest).
+is quarantined and acknowledged (see pipeline.ingest). `tidewater reprocess` invokes it directly
+to load a file of the ledger again under the deployed contracts.
 
 What only a file needs - pipeline.ingest with pandas, numpy and pyarrow (~0.4 s of imports), boto3
 and its S3 client (~0.25 s) - is imported and created on the first file an execution environment
@@ -160,9 +161,30 @@ async def record_in_a_worker(record: SQSRecord, sharing: int) -> None:
     await asyncio.get_running_loop().run_in_executor(workers, context.run, record_handler, record, sharing)
 
 
+def reprocess(request: dict) -> dict:
+    """`tidewater reprocess` invokes the function directly, once per file: {"reprocess": {"file_id": N}}
+    loads ledger row N again under this function's contracts (ingest.reprocess_file). It runs alone in
+    its invocation (no batch beside it), on this thread, with all of /tmp."""
+    file_id = request.get("file_id")
+    if isinstance(file_id, bool) or not isinstance(file_id, int):
+        return {"error": f'expected {{"reprocess": {{"file_id": <ledger id>}}}}, found {request!r}'}
+    from pipeline.ingest import reprocess_file
+
+    with logger.append_context_keys(file_id=file_id, reprocess=True):
+        outcome = reprocess_file(file_id, s3=s3_client(), conn=db.connection(), destinations=destinations_from_env(1))
+        if outcome.status in OUTCOME_METRICS:
+            record_outcome(outcome)
+        else:
+            logger.info("Reprocess left the file as it was", status=outcome.status, reason=outcome.reason,
+                        detail=outcome.detail)  # fmt: skip
+    return {key: value for key, value in vars(outcome).items() if value is not None and value != ()}
+
+
 @logger.inject_lambda_context
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    if isinstance(event, dict) and isinstance(event.get("reprocess"), dict):
+        return reprocess(event["reprocess"])
     sharing = max(1, min(RECORD_WORKERS, len(event.get("Records") or [])))
     return async_process_partial_response(
         event=event,

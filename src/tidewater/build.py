@@ -3,6 +3,8 @@ stable hash keeps `terraform plan` empty when nothing changed).
 
     functions/<name>/            handler module(s), requirements.txt, events/ (not shipped)
     functions/shared/pipeline/   shared code, copied into every zip as the `pipeline` package
+    contracts/*.odcs.yaml        the dataset contracts (or those of --contracts DIR), copied into
+                                 every zip as `contracts/` after they were read without error
     -> build/functions/<name>.zip
 
 Dependencies are installed as manylinux wheels for the Lambda runtime (CPython 3.13) and the
@@ -27,6 +29,8 @@ import time
 import zipfile
 from pathlib import Path
 
+from tidewater.contracts import contracts_dir
+from tidewater.contracts import load as load_contracts
 from tidewater.stack.env import repo_root
 
 RUNTIME_PYTHON_VERSION = "3.13"
@@ -101,7 +105,11 @@ def _is_soname_copy(path: Path) -> bool:
     return any(soname.fullmatch(sibling.name) for sibling in path.parent.iterdir())
 
 
-def stage_function(name: str, root: Path, staging: Path, deps: Path) -> None:
+def contract_files(folder: Path) -> list[Path]:
+    return sorted(folder.glob("*.odcs.yaml"))
+
+
+def stage_function(name: str, root: Path, staging: Path, deps: Path, contracts: Path) -> None:
     shutil.rmtree(staging, ignore_errors=True)
     shutil.copytree(deps, staging, ignore=shutil.ignore_patterns(".requirements-sha256"))
     source = root / "functions" / name
@@ -112,6 +120,9 @@ def stage_function(name: str, root: Path, staging: Path, deps: Path) -> None:
         copy(item, staging / item.name)
     shutil.copytree(root / "functions" / "shared" / "pipeline", staging / "pipeline",
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))  # fmt: skip
+    (staging / "contracts").mkdir()
+    for path in contract_files(contracts):
+        shutil.copy2(path, staging / "contracts" / path.name)
     precompile(staging)
 
 
@@ -148,12 +159,14 @@ def write_zip(staging: Path, zip_path: Path) -> tuple[int, int]:
     return zip_path.stat().st_size, unzipped
 
 
-def _sources_digest(root: Path, name: str, deps: Path) -> str:
+def _sources_digest(root: Path, name: str, deps: Path, contracts: Path) -> str:
     digest = hashlib.sha256((deps / ".requirements-sha256").read_bytes())
     for folder in (root / "functions" / name, root / "functions" / "shared" / "pipeline"):
         for path in sorted(folder.rglob("*")):
             if path.is_file() and "__pycache__" not in path.parts:
                 digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+    for path in contract_files(contracts):
+        digest.update(f"contracts/{path.name}".encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
 
 
@@ -163,22 +176,23 @@ def zip_dir(architecture: str = "x86_64") -> Path:
     return out_dir if architecture == "x86_64" else out_dir / architecture
 
 
-def build_function(name: str, out_dir: Path, architecture: str = "x86_64") -> Path:
+def build_function(name: str, out_dir: Path, architecture: str = "x86_64", contracts: Path | None = None) -> Path:
     root = repo_root()
+    contracts = contracts or root / "contracts"
     started = time.monotonic()
     work = out_dir / ".work" / name
     deps = work / "deps"
     install_dependencies(root / "functions" / name / "requirements.txt", deps, architecture)
     zip_path = out_dir / f"{name}.zip"
     stamp = out_dir / f"{name}.zip.inputs-sha256"
-    inputs = _sources_digest(root, name, deps)
+    inputs = _sources_digest(root, name, deps, contracts)
     if zip_path.exists() and stamp.exists() and stamp.read_text() == inputs:
         with zipfile.ZipFile(zip_path) as archive:
             zipped, unzipped = zip_path.stat().st_size, sum(i.file_size for i in archive.infolist())
         state = "unchanged"
     else:
         staging = work / "staging"
-        stage_function(name, root, staging, deps)
+        stage_function(name, root, staging, deps, contracts)
         zipped, unzipped = write_zip(staging, zip_path)
         stamp.write_text(inputs)
         state = "built"
@@ -200,15 +214,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("names", nargs="*", help="functions to build (default: all)")
     parser.add_argument("--architecture", choices=ARCHITECTURES, default="x86_64",
                         help="the functions' Lambda architecture (Terraform's lambda_architecture; default x86_64)")
+    parser.add_argument("--contracts", metavar="DIR",
+                        help="the folder of *.odcs.yaml dataset contracts to ship (default: $TIDEWATER_CONTRACTS_DIR, "
+                             "else contracts/)")
     args = parser.parse_args(argv)
     root = repo_root()
+    folder = contracts_dir(args.contracts)
+    datasets = load_contracts(folder)  # a contract the functions could not read stops the build here
+    _say(f"contracts from {folder}: {', '.join(datasets)}")
     out_dir = zip_dir(args.architecture)
     out_dir.mkdir(parents=True, exist_ok=True)
     # Two stacks deploying at once (yours and the test suite's) must not interleave builds.
     with open(out_dir / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         for name in args.names or function_names(root):
-            build_function(name, out_dir, args.architecture)
+            build_function(name, out_dir, args.architecture, folder)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError
 
 from tidewater.stack.backends import BACKENDS, get_stack
 from tidewater.stack.emulators import EMULATORS
-from tidewater.stack.env import state_dir
+from tidewater.stack.env import load, state_dir
 
 
 def _pipeline():
@@ -33,16 +33,17 @@ def cmd_down(args) -> int:
 def cmd_deploy(args) -> int:
     from tidewater.deploy import deploy
 
-    result = deploy(plan_only=args.plan, var_files=args.var_file, verbose=args.verbose or None)
+    result = deploy(plan_only=args.plan, var_files=args.var_file, verbose=args.verbose or None,
+                    contracts=args.contracts)
     return 2 if args.plan and args.detailed_exitcode and result.get("changes") == "true" else 0
 
 
 def cmd_upload(args) -> int:
-    from tidewater.datasets import known_datasets
+    from tidewater.contracts import known_datasets
     from tidewater.ingest import upload
 
     upload(_pipeline(), [Path(p) for p in args.paths], args.dataset, state_dir() / "uploads.jsonl",
-           known_datasets(), dry_run=args.dry_run)  # fmt: skip
+           known_datasets(state_dir()), dry_run=args.dry_run)  # fmt: skip
     return 0
 
 
@@ -93,11 +94,33 @@ def cmd_report(args) -> int:
     return run_report(_pipeline(), args.date, open_it=args.open, copies=state_dir() / "reports")
 
 
+def cmd_contracts(args) -> int:
+    from tidewater.contracts import check, contracts_dir, describe
+
+    folder = contracts_dir(args.contracts)
+    if args.action is None:
+        print(describe(folder))
+        return 0
+    ok, report = check(folder, load(state_dir()).database_url)
+    print(report)
+    return 0 if ok else 1
+
+
+def cmd_reprocess(args) -> int:
+    from tidewater.reprocess import reprocess
+
+    return reprocess(_pipeline(), args.dataset, since=args.since, key=args.key, dry_run=args.dry_run)
+
+
 def cmd_logs(args) -> int:
     from tidewater.logs import print_logs
 
     print_logs(_pipeline(), args.since, args.follow)
     return 0
+
+
+CONTRACTS_HELP = ("folder of the *.odcs.yaml dataset contracts (default: $TIDEWATER_CONTRACTS_DIR, else contracts/ "
+                  "of this checkout)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -121,7 +144,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--var-file", action="append", metavar="PATH",
                    help="extra Terraform variables file, applied after envs/local.tfvars so its values win "
                         "(repeatable; `--plan` without it uses those of the last apply)")
+    p.add_argument("--contracts", metavar="DIR", help=CONTRACTS_HELP)
     p.set_defaults(func=cmd_deploy)
+
+    p = sub.add_parser("contracts", help="list the dataset contracts; `check`: compare them with the live database")
+    p.add_argument("action", nargs="?", choices=("check",),
+                   help="check: what deploying the contracts would do to the stack's tables (exit 1 on a breaking "
+                        "change)")
+    p.add_argument("--contracts", metavar="DIR", help=CONTRACTS_HELP)
+    p.set_defaults(func=cmd_contracts)
+
+    p = sub.add_parser("reprocess", help="load a dataset's files again under the deployed contract, each replacing "
+                                         "its previous rows in one transaction")
+    p.add_argument("--dataset", required=True, help="the dataset (key prefix) whose files to load again")
+    p.add_argument("--since", metavar="YYYY-MM-DD", help="only files uploaded (S3 event time) on or after this UTC day")
+    p.add_argument("--key", help="only this object key")
+    p.add_argument("--dry-run", action="store_true", help="only list the files")
+    p.set_defaults(func=cmd_reprocess)
 
     p = sub.add_parser("upload", help="upload files or folders to the raw bucket as <dataset>/<path>")
     p.add_argument("paths", nargs="+", help="files or folders: a file goes to <its folder's name>/<file name>; a "

@@ -21,6 +21,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from tidewater import build
+from tidewater.contracts import contracts_dir, record_deployed_contracts, refuse_breaking
 from tidewater.stack.env import EMULATOR_CREDENTIALS, StackEnv, load, repo_root, state_dir
 from tidewater.stack.procs import port_in_use
 
@@ -154,12 +155,16 @@ def resolve_var_files(var_files: list[Path | str] | None, tf_dir: Path, plan_onl
 
 
 def deploy(state: Path | None = None, plan_only: bool = False,
-           var_files: list[Path | str] | None = None, verbose: bool | None = None) -> dict[str, str]:
+           var_files: list[Path | str] | None = None, verbose: bool | None = None,
+           contracts: Path | str | None = None) -> dict[str, str]:
     """Apply (or with plan_only, plan and report whether anything would change). Returns outputs.
 
     var_files: extra Terraform variable files applied after envs/local.tfvars (see resolve_var_files).
     verbose: Terraform's whole output live (default: VERBOSE=1 in the environment); otherwise one line
     per phase and the whole output in <instance>/logs/ (the path is printed).
+    contracts: the folder of dataset contracts to ship (tidewater.contracts.contracts_dir); an apply
+    first checks them against the stack's database and stops at a breaking change, and records the
+    folder (tidewater.contracts.deployed_contracts_dir).
     """
     verbose = os.environ.get("VERBOSE", "") not in ("", "0") if verbose is None else verbose
     state = state or state_dir()
@@ -172,7 +177,9 @@ def deploy(state: Path | None = None, plan_only: bool = False,
     tf_dir = state / "terraform"
     extra = resolve_var_files(var_files, tf_dir, plan_only)
     if not plan_only:
-        build.main(["--architecture", env.lambda_architecture])
+        folder = contracts_dir(contracts)
+        refuse_breaking(folder, env.database_url)
+        build.main(["--architecture", env.lambda_architecture, "--contracts", str(folder)])
     tf_dir.mkdir(parents=True, exist_ok=True)
     work = _workdir(tf_dir)
     tf_env = _terraform_env(env, tf_dir)
@@ -192,6 +199,7 @@ def deploy(state: Path | None = None, plan_only: bool = False,
         return {"changes": str(code == 2).lower()}
     terraform.run([tflocal, "apply", "-auto-approve", "-no-color", *tf_args], "apply")
     _var_files_record(tf_dir).write_text(json.dumps([str(path) for path in extra]))
+    record_deployed_contracts(tf_dir, folder)
     raw = _run([tflocal, "output", "-json", "-no-color"], work, tf_env, capture=True).stdout
     outputs = {name: value["value"] for name, value in json.loads(raw).items()}
     (state / "outputs.json").write_text(json.dumps(outputs, indent=2))

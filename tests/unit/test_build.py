@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tidewater.build import install_dependencies, trim, write_zip, zip_dir
+from tidewater.build import install_dependencies, main, stage_function, trim, write_zip, zip_dir
+from tidewater.stack.env import repo_root
 
 pytestmark = pytest.mark.unit
 
@@ -86,3 +87,28 @@ def test_arm64_zips_go_beside_the_x86_64_ones_terraform_takes_by_default():
     default = Path(__file__).resolve().parents[2] / "build" / "functions"  # terraform/processor.tf's default
     assert zip_dir() == zip_dir("x86_64") == default
     assert zip_dir("arm64") == default / "arm64"
+
+
+def test_the_contracts_go_into_every_zip_beside_pipeline(tmp_path):
+    # GIVEN a contracts folder with one extra dataset
+    folder = tmp_path / "contracts"
+    folder.mkdir()
+    for path in (repo_root() / "contracts").glob("*.odcs.yaml"):
+        (folder / path.name).write_bytes(path.read_bytes())
+    (folder / "notes.txt").write_text("not a contract")
+    deps = tmp_path / "deps"
+    deps.mkdir()
+
+    # WHEN a function is staged from it
+    stage_function("reporter", repo_root(), tmp_path / "staging", deps, folder)
+
+    # THEN the zip's contracts/ holds the contracts only, where pipeline.odcs looks
+    staged = sorted(path.name for path in (tmp_path / "staging" / "contracts").iterdir())
+    assert staged == ["events.odcs.yaml", "housing.odcs.yaml", "retina.odcs.yaml"]
+    assert (tmp_path / "staging" / "pipeline" / "odcs.py").is_file()
+
+
+def test_a_contract_the_functions_could_not_read_stops_the_build(tmp_path):
+    (tmp_path / "broken.odcs.yaml").write_text("apiVersion: v3.1.0\nkind: DataContract\n")
+    with pytest.raises(SystemExit, match="contract error: broken.odcs.yaml: version must be a non-empty string"):
+        main(["--contracts", str(tmp_path)])

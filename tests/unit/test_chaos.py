@@ -6,15 +6,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import socket
+import subprocess
 
 import pytest
 from pipeline.contracts import CONTRACTS
 from pipeline.validate import validate_bytes
 
 from tidewater.chaos import s3_faults
+from tidewater.chaos.faults import socket_owner
 from tidewater.chaos.files import LOADED, QUARANTINED, chaos_file, events
 from tidewater.chaos.invariants import LedgerRow, Observed, Upload, Uploads, Verdict, judge
 from tidewater.chaos.report import epoch_ends, passed, summarize, table
+from tidewater.chaos.stack import kill_if_working_in, pids_working_in
 from tidewater.chaos.trials import TrialResult
 
 pytestmark = pytest.mark.unit
@@ -210,3 +215,34 @@ def test_the_run_fails_when_any_trial_broke_an_invariant():
     assert not passed(results)
     assert "INVARIANTS BROKEN in 1 trial(s)" in table(results)
     assert passed(summarize([trial("sigkill", 1, 5)], 1, wall_s=1.0))
+
+
+# --- what the harness may signal -------------------------------------------------------------------
+
+
+def test_a_process_is_killed_only_when_it_works_in_the_folder_named(tmp_path):
+    ours, elsewhere = tmp_path / "instance", tmp_path / "elsewhere"
+    ours.mkdir()
+    elsewhere.mkdir()
+    child = subprocess.Popen(["sleep", "30"], cwd=elsewhere)
+    try:
+        assert child.pid not in pids_working_in(ours)
+        assert kill_if_working_in(child.pid, ours) is False
+        assert child.poll() is None  # untouched
+        assert child.pid in pids_working_in(elsewhere)
+        assert kill_if_working_in(child.pid, elsewhere) is True
+        assert child.wait(timeout=10) == -9
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_a_database_session_is_traced_to_the_process_holding_its_socket():
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        client = socket.create_connection(server.getsockname())
+        try:
+            port = client.getsockname()[1]
+            assert socket_owner(port, [os.getpid()]) == os.getpid()
+            assert socket_owner(port, []) is None
+        finally:
+            client.close()

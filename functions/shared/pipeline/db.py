@@ -13,7 +13,7 @@ import io
 import os
 import threading
 from collections import Counter, deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -26,7 +26,8 @@ from psycopg2 import sql
 from psycopg2.extensions import connection as Connection
 from psycopg2.extensions import cursor as Cursor
 
-from pipeline.contracts import Contract
+from pipeline import tables
+from pipeline.contracts import Contract, all_contracts
 
 if TYPE_CHECKING:  # only the processor's loads use pyarrow; the reporter's zip has none
     import pyarrow as pa
@@ -38,7 +39,8 @@ SUPERSEDED = "superseded"  # a later version of the same key replaced it
 
 CONNECT_TIMEOUT_SECONDS = 5
 SECRET_MAX_AGE_SECONDS = 300
-# Session lock taken while applying schema.sql (any constant; it only has to be the same everywhere).
+# Session lock taken while applying schema.sql and the contracts' tables (any constant; it only has
+# to be the same everywhere).
 SCHEMA_LOCK_KEY = 0x7469_6465_7761_7465  # "tidewate"
 
 # Chunks handed to `copying` that may wait for the worker (each holds one chunk's rows as Arrow).
@@ -46,6 +48,9 @@ MAX_PENDING_COPIES = 2
 COPY_READ_BYTES = 1024 * 1024  # psycopg2 sends COPY data in pieces of this size
 
 _local = threading.local()  # .connection: this thread's
+# Datasets whose contract does not match their tables (a breaking change), with what is wrong; set
+# at cold start by ensure_schema. Their files are quarantined (contract_mismatch) until it is fixed.
+SCHEMA_PROBLEMS: dict[str, str] = {}
 
 
 @dataclass(frozen=True)
@@ -129,16 +134,27 @@ def close_quietly(conn: Connection | None) -> None:
             conn.close()
 
 
-def ensure_schema(conn: Connection) -> None:
-    """Apply schema.sql; the advisory lock makes concurrent cold starts wait instead of colliding
-    (two concurrent CREATE TABLE IF NOT EXISTS can still fail on the catalog's unique index)."""
+def ensure_schema(conn: Connection, contracts: Iterable[Contract] | None = None) -> None:
+    """Apply schema.sql (the ledger), then make every contract's tables exist and match it: create
+    what is missing, add new optional columns (tables.plan). A contract whose tables differ in a
+    breaking way changes nothing and lands in SCHEMA_PROBLEMS. The advisory lock makes concurrent
+    cold starts wait instead of colliding (two concurrent CREATE TABLE IF NOT EXISTS can still fail
+    on the catalog's unique index)."""
     schema = resources.files("pipeline").joinpath("schema.sql").read_text(encoding="utf-8")
+    problems: dict[str, str] = {}
     with conn.cursor() as cur:
         cur.execute("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK_KEY,))
         try:
             cur.execute(schema)
+            for plan in tables.plans(cur, all_contracts().values() if contracts is None else contracts):
+                if plan.problems:
+                    problems[plan.dataset] = "; ".join(plan.problems)
+                for statement in plan.statements:
+                    cur.execute(statement)
         finally:
             cur.execute("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK_KEY,))
+    SCHEMA_PROBLEMS.clear()
+    SCHEMA_PROBLEMS.update(problems)
 
 
 @contextmanager
@@ -177,6 +193,7 @@ class LedgerEntry:
     event_time: datetime
     started_at: datetime
     sequencer: str | None = None  # orders the S3 events of one key, with event_time
+    contract_version: str | None = None  # the `version` of the dataset's contract (None: no contract)
 
 
 def is_recorded(conn: Connection, bucket: str, s3_key: str, version_id: str) -> bool:
@@ -199,8 +216,8 @@ def claim(cur: Cursor, entry: LedgerEntry, status: str) -> int | None:
     cur.execute(
         """
         INSERT INTO ingested_files (bucket, s3_key, version_id, etag, content_sha256, size_bytes,
-                                    dataset, status, event_time, started_at, sequencer)
-        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                                    dataset, status, event_time, started_at, sequencer, contract_version)
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
         ON CONFLICT (bucket, s3_key, version_id) DO NOTHING
         RETURNING id
         """,
@@ -216,6 +233,7 @@ def claim(cur: Cursor, entry: LedgerEntry, status: str) -> int | None:
             entry.event_time,
             entry.started_at,
             entry.sequencer,
+            entry.contract_version,
         ),
     )
     row = cur.fetchone()
@@ -240,7 +258,7 @@ def find_loaded_duplicate(cur: Cursor, dataset: str, content_sha256: str, file_i
 def finish(cur: Cursor, file_id: int, status: str, **fields: Any) -> None:
     """Set the final status and any of: rows_loaded, rows_quarantined, error, error_detail,
     duplicate_of, processed_key, quarantine_key, processed_keys, quarantine_keys, superseded_by,
-    content_sha256, size_bytes."""
+    content_sha256, size_bytes, contract_version."""
     allowed = {
         "rows_loaded",
         "rows_quarantined",
@@ -254,6 +272,7 @@ def finish(cur: Cursor, file_id: int, status: str, **fields: Any) -> None:
         "superseded_by",
         "content_sha256",
         "size_bytes",
+        "contract_version",
     }
     unknown = set(fields) - allowed
     if unknown:
@@ -262,6 +281,48 @@ def finish(cur: Cursor, file_id: int, status: str, **fields: Any) -> None:
     statement = sql.SQL("UPDATE ingested_files SET status = %s, finished_at = clock_timestamp(){} WHERE id = %s")
     extra = sql.SQL("").join(sql.SQL(", ") + assignment for assignment in assignments)
     cur.execute(statement.format(extra), (status, *fields.values(), file_id))
+
+
+LEDGER_OBJECT = "bucket, s3_key, version_id, etag, event_time, started_at, sequencer, size_bytes, dataset, status"
+
+
+@dataclass(frozen=True)
+class LedgerObject:
+    """What the ledger knows of a file's object version (to fetch it again: reprocess)."""
+
+    bucket: str
+    s3_key: str
+    version_id: str  # the S3 VersionId, or the ETag when the bucket is unversioned
+    etag: str | None
+    event_time: datetime | None
+    started_at: datetime
+    sequencer: str | None
+    size_bytes: int | None
+    dataset: str
+    status: str
+
+
+def ledger_object(conn: Connection, file_id: int) -> LedgerObject | None:
+    with conn.cursor() as cur:
+        cur.execute(f"SELECT {LEDGER_OBJECT} FROM ingested_files WHERE id = %s", (file_id,))  # nosec B608 - names
+        row = cur.fetchone()
+    return LedgerObject(*row) if row else None
+
+
+def reclaim(cur: Cursor, contract: Contract, file_id: int) -> Retired | None:
+    """Take a loaded or quarantined file's ledger row over for loading it again (reprocess): a loaded
+    file's rows leave the table and its incremental summary. Returns the objects it named (the caller
+    deletes those the new load does not write again, after COMMIT); None when the row is no longer
+    loaded or quarantined (superseded or a duplicate meanwhile). Call under the key's lock."""
+    cur.execute(
+        "SELECT status, processed_keys, quarantine_keys FROM ingested_files WHERE id = %s FOR UPDATE", (file_id,)
+    )
+    row = cur.fetchone()
+    if row is None or row[0] not in (LOADED, QUARANTINED):
+        return None
+    if row[0] == LOADED:
+        remove_rows(cur, contract, file_id)
+    return Retired(processed_keys=list(row[1] or []), quarantine_keys=list(row[2] or []))
 
 
 def is_committed(conn: Connection, file_id: int) -> bool:
@@ -388,9 +449,9 @@ def inherit(cur: Cursor, contract: Contract, old_id: int, heir_id: int) -> None:
 def remove_rows(cur: Cursor, contract: Contract, file_id: int) -> None:
     """Delete a file's rows and take them out of incremental summaries (recomputed ones follow from
     refresh_summary)."""
-    if contract.summary_table in SUMMARY_REMOVE:
+    if remove := tables.summary_remove_sql(contract):
         lock(cur, f"summary:{contract.summary_table}")
-        cur.execute(SUMMARY_REMOVE[contract.summary_table], {"file_id": file_id})
+        cur.execute(remove, {"file_id": file_id})
     cur.execute(sql.SQL("DELETE FROM {} WHERE file_id = %s").format(sql.Identifier(contract.table)), (file_id,))
 
 
@@ -596,130 +657,41 @@ def fixed_width_pieces(data: bytes, width: int, rows: int) -> pa.Array:
     return array.cast(pa.binary())
 
 
-SUMMARY_REFRESH = {
-    # Set-based recompute from all loaded rows (after a file's rows were taken out). Rows whose
-    # figures did not change keep their updated_at, so it says when a category last changed.
-    "housing_summary_statistics": """
-        INSERT INTO housing_summary_statistics AS s
-            (ocean_proximity, record_count, sum_median_house_value, avg_median_house_value, min_median_house_value,
-             max_median_house_value, updated_at)
-        SELECT ocean_proximity, count(*), sum(median_house_value), avg(median_house_value),
-               min(median_house_value), max(median_house_value), now()
-        FROM housing
-        GROUP BY ocean_proximity
-        ON CONFLICT (ocean_proximity) DO UPDATE SET
-            record_count = EXCLUDED.record_count,
-            sum_median_house_value = EXCLUDED.sum_median_house_value,
-            avg_median_house_value = EXCLUDED.avg_median_house_value,
-            min_median_house_value = EXCLUDED.min_median_house_value,
-            max_median_house_value = EXCLUDED.max_median_house_value,
-            updated_at = EXCLUDED.updated_at
-        WHERE (s.record_count, s.sum_median_house_value, s.avg_median_house_value, s.min_median_house_value,
-               s.max_median_house_value)
-              IS DISTINCT FROM
-              (EXCLUDED.record_count, EXCLUDED.sum_median_house_value, EXCLUDED.avg_median_house_value,
-               EXCLUDED.min_median_house_value, EXCLUDED.max_median_house_value);
-        DELETE FROM housing_summary_statistics s
-        WHERE NOT EXISTS (SELECT 1 FROM housing h WHERE h.ocean_proximity = s.ocean_proximity);
-    """,
-    # Incremental: the file's own events are added to the counts (its rows are read by primary
-    # key). Recounting every event of the dates a file touches made each small file of a busy day
-    # cost as much as the whole day. Exact because a file's rows are added once, in the
-    # transaction that records it, and subtracted (SUMMARY_REMOVE) in the transaction that deletes
-    # them.
-    "event_counts_by_type": """
-        INSERT INTO event_counts_by_type AS c (event_type, event_date, count, updated_at)
-        SELECT event_type, event_date, count(*), now()
-        FROM events
-        WHERE file_id = %(file_id)s
-        GROUP BY event_type, event_date
-        ON CONFLICT (event_type, event_date) DO UPDATE SET
-            count = c.count + EXCLUDED.count,
-            updated_at = EXCLUDED.updated_at;
-    """,
-}
-
-# Adding one file's rows to a summary without reading the others (recomputing housing from every
-# row took ~0.2 s of each load once the table held 400,000 rows, and grew with it). avg is
-# sum / count, which PostgreSQL computes exactly as avg() does (the same numeric division); a
-# test compares both after every load. A row written before the sum column existed is
-# recomputed whole, once.
-SUMMARY_ADD = {
-    "housing_summary_statistics": """
-        INSERT INTO housing_summary_statistics AS s
-            (ocean_proximity, record_count, sum_median_house_value, avg_median_house_value, min_median_house_value,
-             max_median_house_value, updated_at)
-        SELECT ocean_proximity, count(*), sum(median_house_value), avg(median_house_value),
-               min(median_house_value), max(median_house_value), now()
-        FROM housing
-        WHERE file_id = %(file_id)s
-        GROUP BY ocean_proximity
-        ON CONFLICT (ocean_proximity) DO UPDATE SET
-            record_count = s.record_count + EXCLUDED.record_count,
-            sum_median_house_value = s.sum_median_house_value + EXCLUDED.sum_median_house_value,
-            avg_median_house_value = (s.sum_median_house_value + EXCLUDED.sum_median_house_value)
-                                     / (s.record_count + EXCLUDED.record_count),
-            min_median_house_value = least(s.min_median_house_value, EXCLUDED.min_median_house_value),
-            max_median_house_value = greatest(s.max_median_house_value, EXCLUDED.max_median_house_value),
-            updated_at = EXCLUDED.updated_at;
-        UPDATE housing_summary_statistics s
-        SET (record_count, sum_median_house_value, avg_median_house_value, min_median_house_value,
-             max_median_house_value)
-            = (SELECT count(*), sum(median_house_value), avg(median_house_value), min(median_house_value),
-                      max(median_house_value)
-               FROM housing h WHERE h.ocean_proximity = s.ocean_proximity)
-        WHERE s.sum_median_house_value IS NULL;
-    """,
-    # The counts the loader took of the rows it COPYed (summary_additions), instead of reading a
-    # million rows back (~0.25 s of the 1M-row file).
-    "event_counts_by_type": """
-        INSERT INTO event_counts_by_type AS c (event_type, event_date, count, updated_at)
-        SELECT event_type, event_date, count, now()
-        FROM unnest(%(event_types)s::text[], %(event_dates)s::date[], %(counts)s::bigint[])
-             AS f (event_type, event_date, count)
-        ON CONFLICT (event_type, event_date) DO UPDATE SET
-            count = c.count + EXCLUDED.count,
-            updated_at = EXCLUDED.updated_at;
-    """,
-}
-
-
-LOADER_COUNTED = {"event_counts_by_type"}  # summaries refresh_summary adds the loader's counts to
-
-
-def summary_additions(table: pa.Table) -> Counter:
-    """What a chunk of events (as COPYed) adds to event_counts_by_type: (event_type, UTC date of the
-    timestamp - the table's event_date) -> count."""
+def summary_counts(table: pa.Table, contract: Contract) -> Counter:
+    """What a chunk of rows (as COPYed) adds to a summary the loader counts (tables.counted_keys):
+    (group values) -> rows. Dates are day numbers since 1970-01-01; the partition date is the UTC
+    date of the partitioned timestamp (microseconds), as the table's generated column has it."""
+    import numpy as np
     import pyarrow as pa
-    import pyarrow.compute as pc
 
-    dates = pc.cast(pc.cast(table.column("timestamp"), pa.timestamp("us")), pa.date32())  # the UTC date
-    keys = pa.table({"event_type": table.column("event_type"), "event_date": dates})
-    counted = keys.group_by(["event_type", "event_date"]).aggregate([([], "count_all")])
-    pairs = zip(counted.column("event_type").to_pylist(), counted.column("event_date").to_pylist(), strict=True)
-    return Counter(dict(zip(pairs, counted.column("count_all").to_pylist(), strict=True)))
-
-
-# Summaries kept incrementally: what takes a file's rows out again, before they are deleted.
-SUMMARY_REMOVE = {
-    "event_counts_by_type": """
-        UPDATE event_counts_by_type AS c SET count = c.count - f.count, updated_at = now()
-        FROM (SELECT event_type, event_date, count(*) AS count FROM events WHERE file_id = %(file_id)s
-              GROUP BY event_type, event_date) AS f
-        WHERE c.event_type = f.event_type AND c.event_date = f.event_date;
-        DELETE FROM event_counts_by_type
-        WHERE count <= 0
-          AND (event_type, event_date) IN (SELECT event_type, event_date FROM events WHERE file_id = %(file_id)s);
-    """,
-}
+    keys = tables.counted_keys(contract)
+    if keys is None:
+        raise ValueError(f"the {contract.dataset} summary is not counted by the loader")
+    columns = {}
+    for position, (name, kind) in enumerate(keys):
+        if name == contract.partition_date_column:
+            micros = table.column(contract.partition_by).cast(pa.int64()).to_numpy()
+            values = pa.array(np.floor_divide(micros, 86_400_000_000))
+        elif kind == tables.EPOCH_DAYS:
+            values = table.column(name).cast(pa.int32())
+        else:
+            values = table.column(name)
+        columns[f"g{position}"] = values
+    names = list(columns)
+    counted = pa.table(columns).group_by(names).aggregate([([], "count_all")])
+    groups = zip(*(counted.column(name).to_pylist() for name in names), strict=True)
+    return Counter(dict(zip(groups, counted.column("count_all").to_pylist(), strict=True)))
 
 
 def refresh_summary(
     cur: Cursor, contract: Contract, file_id: int, added: Counter | None = None, rows_removed: bool = False
 ) -> None:
     """Bring the dataset's summary table up to date with the file's rows, inside the loading
-    transaction: `added` are the loader's own counts of them (summary_additions), `rows_removed`
-    says that another file's rows were just taken out (housing is then recomputed whole).
+    transaction, by the contract's summary (tables.py): `added` are the loader's own counts of them
+    (summary_counts) for a summary it counts; `rows_removed` says that rows left the table in this
+    transaction (a superseded version, a reprocessed file's previous load), after which a summary
+    added file by file is recomputed whole. Incremental summaries add the file's rows (their rows
+    left through remove_rows); the others are recomputed.
 
     The lock makes concurrent loads take turns here: in READ COMMITTED each statement sees what was
     committed when it started, so the loader that waited reads the other's rows instead of writing
@@ -728,16 +700,13 @@ def refresh_summary(
     if contract.summary_table is None:
         return
     lock(cur, f"summary:{contract.summary_table}")
-    table = contract.summary_table
-    if added is not None and table in LOADER_COUNTED:
+    if added is not None and tables.counted_keys(contract) is not None:
         keys = list(added)
-        parameters = {
-            "event_types": [event_type for event_type, _ in keys],
-            "event_dates": [event_date for _, event_date in keys],
-            "counts": [added[key] for key in keys],
-        }
-        cur.execute(SUMMARY_ADD[table], parameters)
-    elif table in SUMMARY_ADD and table not in SUMMARY_REMOVE and not rows_removed:
-        cur.execute(SUMMARY_ADD[table], {"file_id": file_id})
+        width = len(contract.summary.group_by) if contract.summary else 0
+        parameters: dict[str, Any] = {f"group_{i}": [key[i] for key in keys] for i in range(width)}
+        parameters["counts"] = [added[key] for key in keys]
+        cur.execute(tables.summary_count_sql(contract), parameters)
+    elif not rows_removed and (add := tables.summary_add_sql(contract)) is not None:
+        cur.execute(add, {"file_id": file_id})
     else:
-        cur.execute(SUMMARY_REFRESH[table], {"file_id": file_id})
+        cur.execute(tables.summary_refresh_sql(contract), {"file_id": file_id})

@@ -30,6 +30,7 @@ LINE_TOO_LONG = "line_too_long"  # one line/record over MAX_RECORD_CHARS
 MISSING_COLUMNS = "missing_columns"  # required columns absent from the header (CSV) or from every record (JSON)
 DUPLICATE_COLUMNS = "duplicate_columns"  # a CSV header names a column twice
 NO_VALID_ROWS = "no_valid_rows"  # every row was rejected (rejected_rows.csv says why)
+CONTRACT_MISMATCH = "contract_mismatch"  # the dataset's table differs from its contract in a breaking way
 
 FILE_REASONS = (
     UNKNOWN_DATASET,
@@ -46,6 +47,7 @@ FILE_REASONS = (
     MISSING_COLUMNS,
     DUPLICATE_COLUMNS,
     NO_VALID_ROWS,
+    CONTRACT_MISMATCH,
 )
 
 # Not a file-level failure: written to reason.json when some rows loaded and some were rejected.

@@ -48,9 +48,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pipeline import db, s3io, transform
+from pipeline import db, s3io, tables, transform
 from pipeline.contracts import CONTRACTS, Contract, contract_for
-from pipeline.errors import REJECTED_ROWS, TOO_LARGE, UNKNOWN_DATASET, FileRejected
+from pipeline.errors import CONTRACT_MISMATCH, REJECTED_ROWS, TOO_LARGE, UNKNOWN_DATASET, FileRejected
 from pipeline.events import S3ObjectRef
 from pipeline.formats import split_name
 from pipeline.parse import CHUNK_CHARS
@@ -59,6 +59,14 @@ from pipeline.sharing import NeedsRoom
 from pipeline.validate import Counts, NoValidRows, check_file
 
 REDELIVERED = "redelivered"  # an outcome only: the ledger already had the object version
+# Outcomes of reprocess only: the file was left as it was - rejected as a whole under the current
+# contract (its rows, if any, stay), or no longer loaded/quarantined (superseded, a duplicate).
+UNCHANGED = "unchanged"
+SKIPPED = "skipped"
+REPROCESS_EVENT = "tidewater reprocess"  # the event name of a reprocessed file's reason.json
+# The ledger fields of a file that holds no rows or objects (a duplicate).
+NOTHING_LOADED = {"rows_loaded": 0, "rows_quarantined": 0, "error": None, "error_detail": None, "processed_key": None,
+                  "processed_keys": None, "quarantine_key": None, "quarantine_keys": None}  # fmt: skip
 SOURCE_NAME = "source"
 # The spooled source and the outputs share /tmp: by default a file may use up to half of its free
 # space, counted on the object and again on its content after gunzip. MAX_OBJECT_BYTES overrides
@@ -121,11 +129,15 @@ def ingest_object(
     conn: db.Connection,
     destinations: Destinations,
     now: Callable[[], datetime] = utc_now,
+    reload: int | None = None,
 ) -> Outcome:
-    """Process one object version; returns what happened, raises only for infrastructure errors."""
+    """Process one object version; returns what happened, raises only for infrastructure errors.
+
+    `reload`: the ledger id of this object version, which is loaded again in place of its previous
+    load (reprocess_file); a file rejected as a whole then changes nothing (UNCHANGED)."""
     started_at = now()
     version = ref.idempotency_version
-    if version and db.is_recorded(conn, ref.bucket, ref.key, version):
+    if reload is None and version and db.is_recorded(conn, ref.bucket, ref.key, version):
         return Outcome(REDELIVERED)
     with workspace(destinations.workdir) as work:
         download: s3io.Download | None = None
@@ -137,7 +149,8 @@ def ingest_object(
                 download = s3io.start_download(s3, ref, work / SOURCE_NAME)
                 entry = ledger_entry(ref, started_at, download.etag)
                 return load_file(
-                    ref, entry, download, contract, work, rejections, limit, s3=s3, conn=conn, destinations=destinations
+                    ref, entry, download, contract, work, rejections, limit,
+                    s3=s3, conn=conn, destinations=destinations, reload=reload,
                 )
             except (OSError, s3io.DownloadFailed) as exc:
                 if not disk_full(exc):
@@ -150,6 +163,8 @@ def ingest_object(
         except FileRejected as rejection:
             if rejection.code == TOO_LARGE and destinations.sharing > 1:
                 raise NeedsRoom(rejection.detail) from rejection  # alone, it may fit (pipeline.sharing)
+            if reload is not None:
+                return Outcome(UNCHANGED, file_id=reload, reason=rejection.code, detail=rejection.detail)
             entry = ledger_entry(ref, started_at, download.etag if download else None, whole_object(download))
             return quarantine_file(ref, entry, rejection, rejections, s3=s3, conn=conn, destinations=destinations)
         finally:
@@ -174,6 +189,28 @@ def disk_full(exc: BaseException) -> bool:
     """Whether an error (or the download error behind it) is the temporary storage filling up."""
     cause = exc.__cause__ if isinstance(exc, s3io.DownloadFailed) else exc
     return isinstance(cause, OSError) and cause.errno == errno.ENOSPC
+
+
+def reprocess_file(file_id: int, *, s3: Any, conn: db.Connection, destinations: Destinations) -> Outcome:
+    """Load a loaded or quarantined file again under the current contract (`tidewater reprocess`),
+    in one transaction: its previous rows (and their share of the summary) are replaced, its ledger
+    row is updated, and it replaces its key's older version like a new upload would. A file the
+    contract now rejects as a whole, or one no longer loaded or quarantined, is left as it was."""
+    known = db.ledger_object(conn, file_id)
+    if known is None or known.status not in (db.LOADED, db.QUARANTINED):
+        detail = "no such file in the ledger" if known is None else f"it is {known.status}"
+        return Outcome(SKIPPED, file_id=file_id, detail=detail)
+    ref = S3ObjectRef(
+        bucket=known.bucket,
+        key=known.s3_key,
+        event_name=REPROCESS_EVENT,
+        event_time=known.event_time or known.started_at,
+        etag=known.etag,
+        version_id=None if known.version_id == known.etag else known.version_id,  # unversioned: by ETag
+        size=known.size_bytes,
+        sequencer=known.sequencer,
+    )
+    return ingest_object(ref, s3=s3, conn=conn, destinations=destinations, reload=file_id)
 
 
 @contextmanager
@@ -226,6 +263,13 @@ def admit(ref: S3ObjectRef, limit: int) -> Contract:
             f"{', '.join(f'{name}/' for name in sorted(CONTRACTS))}",
         )
     split_name(ref.key)  # unsupported_format
+    if problem := db.SCHEMA_PROBLEMS.get(contract.dataset):
+        raise FileRejected(
+            CONTRACT_MISMATCH,
+            f"the {contract.dataset} table does not match its contract, so nothing of this dataset loads: {problem}. "
+            "After fixing it, deploy and run `tidewater reprocess --dataset "
+            f"{contract.dataset}`",
+        )
     if ref.size is not None and ref.size > limit:
         raise FileRejected(
             TOO_LARGE,
@@ -241,6 +285,7 @@ def ledger_entry(
     """The ledger row of an object version; `etag`: GET's, `fetched`: the whole object once it is in
     (its hash and size)."""
     etag = etag or ref.etag
+    contract = contract_for(ref.dataset)
     return db.LedgerEntry(
         bucket=ref.bucket,
         s3_key=ref.key,
@@ -253,6 +298,7 @@ def ledger_entry(
         event_time=ref.event_time,
         started_at=started_at,
         sequencer=ref.sequencer,
+        contract_version=contract.version if contract else None,
     )
 
 
@@ -364,9 +410,11 @@ def load_file(
     s3: Any,
     conn: db.Connection,
     destinations: Destinations,
+    reload: int | None = None,
 ) -> Outcome:
     """Stream the object into the table and the outputs in one transaction, while it downloads; a
-    FileRejected raised half-way rolls it back (the caller then quarantines the file).
+    FileRejected raised half-way rolls it back (the caller then quarantines the file). `reload`: the
+    file's own ledger row, taken over (db.reclaim) instead of claimed.
 
     Whether the same bytes are loaded already (a duplicate) needs the whole object's hash. When the
     object is not all in yet, its rows are loaded first, after a savepoint, and taken back to it
@@ -381,7 +429,15 @@ def load_file(
         objects_follow_the_ledger(s3, conn) as pending,
         db.transaction(conn) as cur,
     ):
-        file_id = pending.file_id = db.claim(cur, entry, db.LOADED)
+        replaced = db.Retired([], [])  # a reloaded file's own objects as they were
+        if reload is None:
+            file_id = pending.file_id = db.claim(cur, entry, db.LOADED)
+        else:
+            key_version(cur, entry, reload)  # the key's lock first, as a new version takes it: no deadlock
+            replaced = db.reclaim(cur, contract, reload)
+            file_id = pending.file_id = reload if replaced is not None else None
+            if replaced is None:
+                return Outcome(SKIPPED, file_id=reload, detail="no longer loaded or quarantined")
         if file_id is None:
             return Outcome(REDELIVERED)
         previous = key_version(cur, entry, file_id) if contract.replaces else None
@@ -401,10 +457,15 @@ def load_file(
                 if original is not None:  # the same bytes are loaded already: none of these rows stays
                     db.rollback_to(cur, "before_rows")
         if original is not None:
-            db.finish(cur, file_id, db.DUPLICATE, duplicate_of=original, **late_content(fetched, known_at_claim))
+            # A reloaded file may have named rows and objects before; a duplicate names none.
+            reloaded = {**NOTHING_LOADED, "contract_version": contract.version} if reload is not None else {}
+            db.finish(
+                cur, file_id, db.DUPLICATE, duplicate_of=original, **reloaded, **late_content(fetched, known_at_claim)
+            )
             if previous is not None and previous.id == original:
                 previous = None  # the same bytes again: the previous version stays as it is
-            retired = supersede(cur, contract, previous, file_id)
+            retired = supersede(cur, contract, previous, file_id, always_refresh=reload is not None,
+                                reloaded=reload is not None)  # fmt: skip
             outcome = Outcome(db.DUPLICATE, file_id=file_id, duplicate_of=original)
         else:
             outputs.sha256 = fetched.sha256  # the output keys name it
@@ -434,8 +495,13 @@ def load_file(
                 processed_keys=pending.uploads.keys(destinations.processed_bucket),
                 quarantine_keys=pending.uploads.keys(destinations.quarantine_bucket),
                 **late_content(fetched, known_at_claim),
+                error=None,
+                error_detail=None,
+                contract_version=contract.version,
             )
-            retired = supersede(cur, contract, previous, file_id, always_refresh=True, added=added)
+            retired = supersede(
+                cur, contract, previous, file_id, always_refresh=True, added=added, reloaded=reload is not None
+            )
             outcome = Outcome(
                 db.LOADED,
                 file_id=file_id,
@@ -445,9 +511,14 @@ def load_file(
                 quarantine_key=reason_key,
             )
         pending.committing = True
-    if previous is not None:
-        leftovers = delete_retired(s3, destinations, retired)
-        outcome = replace(outcome, superseded=previous.id, leftovers=leftovers)
+    # A reloaded file's objects that this load did not write again (a quarantine reason of before).
+    stale = db.Retired(
+        [key for key in replaced.processed_keys if key not in pending.uploads.keys(destinations.processed_bucket)],
+        [key for key in replaced.quarantine_keys if key not in pending.uploads.keys(destinations.quarantine_bucket)],
+    )
+    if previous is not None or stale.processed_keys or stale.quarantine_keys:
+        leftovers = delete_retired(s3, destinations, retired) + delete_retired(s3, destinations, stale)
+        outcome = replace(outcome, superseded=previous.id if previous else None, leftovers=leftovers)
     return outcome
 
 
@@ -476,8 +547,8 @@ def stream_into(
 ) -> tuple[Counts, Counter | None]:
     """Check the spooled file chunk by chunk: good rows COPYed and written to the outputs,
     rejections to the rejections file. Returns the counts and, for a summary the loader counts
-    itself (db.LOADER_COUNTED), what the rows add to it."""
-    counted = contract.summary_table in db.LOADER_COUNTED
+    itself (tables.counted_keys), what the rows add to it."""
+    counted = tables.counted_keys(contract) is not None
     added: Counter = Counter()
     with db.copying(cur, contract, file_id) as copy, download.open() as source:
 
@@ -486,7 +557,7 @@ def stream_into(
             copy(table)
             outputs.write(good, table)
             if counted:
-                added.update(db.summary_additions(table))
+                added.update(db.summary_counts(table, contract))
 
         counts = check_file(
             source,
@@ -507,14 +578,15 @@ def supersede(
     file_id: int,
     always_refresh: bool = False,
     added: Counter | None = None,
+    reloaded: bool = False,
 ) -> db.Retired:
     """Take the key's previous version (if any) out of the tables (db.supersede), then bring the
     summary up to date: after a load always (`added`: the loader's counts of its rows, when it
-    keeps them), after a duplicate when rows left. Returns the previous version's objects, to
-    delete after COMMIT."""
+    keeps them), after a duplicate when rows left. `reloaded`: the file's own previous rows left
+    the table (db.reclaim). Returns the previous version's objects, to delete after COMMIT."""
     retired = db.supersede(cur, contract, previous.id, file_id) if previous is not None else db.Retired([], [])
     if always_refresh or previous is not None:
-        db.refresh_summary(cur, contract, file_id, added, previous is not None)
+        db.refresh_summary(cur, contract, file_id, added, previous is not None or reloaded)
     return retired
 
 

@@ -279,7 +279,7 @@ class Records:
         chunk.rows = list(rows)
         by_name = dict(zip(header, columns, strict=True))
         for name in self.contract.column_names:
-            chunk.values[name] = by_name[name]
+            chunk.values[name] = by_name[name] if name in by_name else [""] * len(rows)  # an optional column left out
         if extras_column:
             chunk.values[extras_column] = self.embedded_attributes(chunk, by_name.get(extras_column))
         return chunk
@@ -332,7 +332,7 @@ class Records:
         # Without free-form attributes, well-formed rows are kept as field lists and split into
         # columns once per chunk (zip in C), which is several times faster than a dict per row.
         plain = self.contract.extras_column is None
-        positions = [header.index(name) for name in self.contract.column_names]
+        positions = [header.index(name) if name in header else None for name in self.contract.column_names]
         chunk, plain_rows = self.new_chunk(), []
         while True:
             row_number = first_row + reader.line_num
@@ -356,11 +356,11 @@ class Records:
             raise FileRejected(HEADER_ONLY, "the file has a header but no data rows")
         yield self.with_columns(chunk, plain_rows, positions)
 
-    def with_columns(self, chunk: RawChunk, plain_rows: list[list[str]], positions: list[int]) -> RawChunk:
+    def with_columns(self, chunk: RawChunk, plain_rows: list[list[str]], positions: list[int | None]) -> RawChunk:
         if plain_rows:
             columns = list(zip(*plain_rows, strict=True))
             for name, position in zip(self.contract.column_names, positions, strict=True):
-                chunk.values[name] = stripped(columns[position])
+                chunk.values[name] = [""] * len(plain_rows) if position is None else stripped(columns[position])
         return chunk
 
     def csv_header(self, fields: list[str] | None) -> list[str]:
@@ -368,7 +368,9 @@ class Records:
         duplicates = sorted({name for name in header if name and header.count(name) > 1})
         if duplicates:
             raise FileRejected(DUPLICATE_COLUMNS, f"columns appear more than once: {', '.join(duplicates)}")
-        missing = [name for name in self.contract.column_names if name not in header]
+        # An optional column may be left out (its values are missing): a file written before the
+        # contract gained it still loads.
+        missing = [name for name in self.contract.required if name not in header]
         if missing:
             raise FileRejected(
                 MISSING_COLUMNS,
@@ -383,7 +385,7 @@ class Records:
             chunk.reject_row(row_number, ",".join(fields), detail)
             return
         record = dict(zip(header, fields, strict=True))
-        values: dict[str, str | None] = {name: record[name].strip() for name in self.contract.column_names}
+        values: dict[str, str | None] = {name: record.get(name, "").strip() for name in self.contract.column_names}
         extras_column = self.contract.extras_column
         if extras_column:
             extras: dict[str, Any] | None = {

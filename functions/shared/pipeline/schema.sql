@@ -1,6 +1,7 @@
--- tidewater's PostgreSQL schema. The processor applies this file on its first connection in each
--- execution environment, under a session advisory lock so concurrent cold starts do not race; every
--- statement is idempotent. Names follow docs/architecture.md: other parts (reporter, CLI) read them.
+-- tidewater's ledger. The processor applies this file on its first connection in each execution
+-- environment, under a session advisory lock so concurrent cold starts do not race; every statement
+-- is idempotent. The dataset and summary tables are made from the contracts (tables.py) under the
+-- same lock. Names follow docs/architecture.md: other parts (reporter, CLI) read them.
 
 -- The ledger: one row per source object version. Its unique key is what makes loads idempotent, and
 -- it commits in the same transaction as the rows it describes.
@@ -61,84 +62,13 @@ CREATE INDEX IF NOT EXISTS ingested_files_duplicates ON ingested_files (duplicat
 -- Reports and `tidewater status` look at recent files.
 CREATE INDEX IF NOT EXISTS ingested_files_finished_at ON ingested_files (finished_at);
 
--- Dataset tables are keyed by (file_id, source_row): a source row is stored once, whatever happens.
--- file_id is the ledger row written in the same transaction; it is deliberately not a FOREIGN KEY:
--- the per-row referential check more than doubled the time to COPY a million events (see
--- docs/performance.md), and nothing ever deletes ledger rows (a superseded file's rows are deleted
--- with its ledger row kept, in the transaction that loads the version replacing it).
-CREATE TABLE IF NOT EXISTS housing (
-    file_id            bigint           NOT NULL,  -- ingested_files.id
-    source_row         integer          NOT NULL,  -- 1-based data row of the source file, header excluded
-    longitude          double precision NOT NULL,
-    latitude           double precision NOT NULL,
-    housing_median_age integer          NOT NULL,
-    total_rooms        integer          NOT NULL,
-    total_bedrooms     integer,                    -- missing for some blocks in the published data
-    population         integer          NOT NULL,
-    households         integer          NOT NULL,
-    median_income      double precision NOT NULL,
-    median_house_value numeric          NOT NULL,  -- numeric so the summary's averages are exact
-    ocean_proximity    text             NOT NULL,
-    PRIMARY KEY (file_id, source_row)
-);
-
--- Each file's rows are added in its loading transaction, all of `housing` recomputed when a file's
--- rows are taken out (db.refresh_summary).
-CREATE TABLE IF NOT EXISTS housing_summary_statistics (
-    ocean_proximity        text        PRIMARY KEY,
-    record_count           bigint      NOT NULL,
-    avg_median_house_value numeric,
-    min_median_house_value numeric,
-    max_median_house_value numeric,
-    updated_at             timestamptz NOT NULL
-);
--- Added after the first release (a DO block: a cold start alters nothing once it exists): the sum
--- behind the average, so a load adds to it instead of reading every row again. NULL in rows written
--- before it existed: the next load recomputes those.
+-- Added with the contracts files: the `version` of the contract a file was (last) loaded under.
 DO $$
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM information_schema.columns
-                   WHERE table_schema = current_schema() AND table_name = 'housing_summary_statistics'
-                     AND column_name = 'sum_median_house_value') THEN
-        ALTER TABLE housing_summary_statistics ADD COLUMN IF NOT EXISTS sum_median_house_value numeric;
+                   WHERE table_schema = current_schema() AND table_name = 'ingested_files'
+                     AND column_name = 'contract_version') THEN
+        ALTER TABLE ingested_files ADD COLUMN IF NOT EXISTS contract_version text;
     END IF;
 END
 $$;
-
--- One row per loaded retina scan (JSON arrays, usually). patient_id repeats: a patient has many scans.
-CREATE TABLE IF NOT EXISTS retina_scans (
-    file_id                  bigint           NOT NULL,  -- ingested_files.id
-    source_row               integer          NOT NULL,  -- 1-based record of the source file
-    patient_id               text             NOT NULL,
-    patient_name             text             NOT NULL,
-    scan_date                date             NOT NULL,
-    retina_thickness_microns double precision NOT NULL,  -- > 0 and <= 1000
-    optic_disc_cup_ratio     double precision NOT NULL,  -- 0..1
-    diagnosis                text             NOT NULL,
-    PRIMARY KEY (file_id, source_row)
-);
-CREATE INDEX IF NOT EXISTS retina_scans_patient_id ON retina_scans (patient_id);
-
--- One row per loaded user event. Keys/columns the contract does not name go to `attributes`.
-CREATE TABLE IF NOT EXISTS events (
-    file_id     bigint      NOT NULL,  -- ingested_files.id
-    source_row  integer     NOT NULL,  -- 1-based data row (CSV), line (NDJSON) or element (JSON array)
-    "timestamp" timestamptz NOT NULL,
-    event_type  text        NOT NULL,
-    user_id     text        NOT NULL,
-    action      text        NOT NULL,
-    attributes  jsonb       NOT NULL DEFAULT '{}'::jsonb,
-    -- The UTC date of the event: what outputs are partitioned by and the daily counts group by.
-    event_date  date        GENERATED ALWAYS AS ((("timestamp" AT TIME ZONE 'UTC')::date)) STORED,
-    PRIMARY KEY (file_id, source_row)
-);
-CREATE INDEX IF NOT EXISTS events_event_date ON events (event_date);
-
--- Each file's events are added in its loading transaction (db.refresh_summary).
-CREATE TABLE IF NOT EXISTS event_counts_by_type (
-    event_type text        NOT NULL,
-    event_date date        NOT NULL,  -- UTC
-    count      bigint      NOT NULL,
-    updated_at timestamptz NOT NULL,
-    PRIMARY KEY (event_type, event_date)
-);

@@ -317,6 +317,8 @@ def numeric_checks(values: pd.Series, column: Column) -> list[tuple[pd.Series, s
         checks.append((values > high, OUT_OF_RANGE, f"above the maximum {high:g}"))
     if column.greater_than is not None:
         checks.append((values <= column.greater_than, OUT_OF_RANGE, f"must be greater than {column.greater_than:g}"))
+    if column.less_than is not None:
+        checks.append((values >= column.less_than, OUT_OF_RANGE, f"must be less than {column.less_than:g}"))
     return checks
 
 

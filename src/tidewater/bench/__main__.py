@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import signal
 import sys
 import time
 from collections.abc import Callable
@@ -26,7 +25,7 @@ from tidewater.bench.results import (
     with_ratios,
     write_json,
 )
-from tidewater.bench.stack import BenchFailure, BenchStack, Progress, localstack_version
+from tidewater.bench.stack import BenchFailure, BenchStack, Progress, interrupt_on_sigterm, localstack_version
 
 GROUPS = ("platform", "ministack", "invoke", "housing", "edit", "throughput", "floor", "naive", "fanout", "report",
           "durability")  # fmt: skip
@@ -101,13 +100,9 @@ def run_groups(bench: BenchStack, args: argparse.Namespace, results: dict) -> No
         bench.progress.say(f"== {group} done in {time.monotonic() - started:.0f}s")
 
 
-def _terminate(signum, frame):
-    raise KeyboardInterrupt
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _terminate)
+    interrupt_on_sigterm()
     progress = Progress()
     bench = BenchStack(progress)
     started_at = datetime.now(UTC)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -32,6 +33,15 @@ REPORT_FIELDS = {
 
 class BenchFailure(RuntimeError):
     """A measurement could not be taken (wrong row count, a file not loaded, a timeout...)."""
+
+
+def interrupt_on_sigterm() -> None:
+    """SIGTERM (a CI timeout, `kill`) ends a run like Ctrl-C does: its private stack is still torn down."""
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 class Progress:

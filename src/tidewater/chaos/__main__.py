@@ -10,13 +10,12 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import signal
 import sys
 import traceback
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tidewater.bench.stack import BenchFailure, Progress
+from tidewater.bench.stack import BenchFailure, Progress, interrupt_on_sigterm
 from tidewater.chaos import soak
 from tidewater.chaos.flow import Harness
 from tidewater.chaos.report import passed, summarize, table, write_json
@@ -30,7 +29,7 @@ FULL_PLAN = (["sigkill", "s3_errors", "same_bytes", "overwrite", "postgres_crash
 FULL = Scale()
 # `make test`: every kind once, small (docs/chaos.md gives its time).
 SHORT_PLAN = ["sigkill", "s3_errors", "same_bytes", "overwrite", "postgres_crash", "enospc", "postgres_outage"]
-SHORT = Scale(files=30, kills=8, crashes=1, outage_s=15, groups=2, overwrites=2, restart_files=20)
+SHORT = Scale(files=20, kills=6, crashes=1, outage_s=10, groups=2, overwrites=2, restart_files=20)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -75,13 +74,9 @@ def out_path(stack: ChaosStack, args: argparse.Namespace, mode: str) -> Path:
     return stack.root / "bench" / f"chaos{suffix}.json"
 
 
-def _terminate(signum, frame):
-    raise KeyboardInterrupt
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _terminate)
+    interrupt_on_sigterm()
     progress = Progress()
     stack = ChaosStack(progress, durable=args.durable)
     kinds, scale, mode = plan(args)
