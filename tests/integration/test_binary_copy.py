@@ -121,3 +121,21 @@ def test_an_integer_out_of_range_fails_the_binary_copy_instead_of_wrapping_aroun
     table = pa.Table.from_pydict({"source_row": [1], "small": [2**31]}, schema=pa.schema([SCHEMA[0], SCHEMA[3]]))
     with pytest.raises(ValueError, match="do not fit an integer column"), db.transaction(conn) as cur:
         db.copy_table(cur, "too_big", table, 1)
+
+
+def test_a_datasets_copy_takes_its_types_from_the_contract_as_the_table_has_them(conn):
+    # The loader plans each file's COPY from the contract's column types (tables.column_types), not
+    # from the catalog: for every deployed contract that is the same plan as the table's own types.
+    from pipeline import tables
+    from pipeline.contracts import all_contracts
+
+    with db.transaction(conn) as cur:
+        for contract in all_contracts().values():
+            names = ["source_row", *contract.output_columns]
+            from_contract = db.copy_plan(cur, contract.table, names, tables.column_types(contract))
+            assert from_contract == db.copy_plan(cur, contract.table, names), contract.dataset
+    # events and retina go binary, housing (numeric) as CSV
+    binary = {c.dataset: db.copy_plan(conn.cursor(), c.table, ["source_row", *c.output_columns],
+                                      tables.column_types(c)).binary_types is not None
+              for c in all_contracts().values()}  # fmt: skip
+    assert binary == {"events": True, "retina": True, "housing": False}

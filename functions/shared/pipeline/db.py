@@ -473,8 +473,8 @@ def copying(cur: Cursor, contract: Contract, file_id: int) -> Iterator[Callable[
 
         def copy(table: pa.Table) -> None:
             nonlocal plan
-            if plan is None:  # the first chunk: no COPY is using the cursor yet
-                plan = copy_plan(cur, contract.table, table.column_names)
+            if plan is None:  # the first chunk: the table's types are the contract's (tables.py)
+                plan = copy_plan(cur, contract.table, table.column_names, tables.column_types(contract))
             data = plan.data(table, file_id)
             while pending and (pending[0].done() or len(pending) >= MAX_PENDING_COPIES):
                 pending.popleft().result()
@@ -504,10 +504,13 @@ class CopyPlan:
         return binary_data(table, file_id, self.binary_types)
 
 
-def copy_plan(cur: Cursor, table_name: str, names: list[str]) -> CopyPlan:
+def copy_plan(cur: Cursor, table_name: str, names: list[str], column_types: dict[str, str] | None = None) -> CopyPlan:
     """PostgreSQL's binary format when every column has a binary encoder, else CSV (a `numeric`
-    column: housing's)."""
-    column_types = table_types(cur, table_name)
+    column: housing's). `column_types`: the table's type of each column (a dataset's: from its
+    contract, which its table matches - ensure_schema quarantines the dataset otherwise); None:
+    read from the database."""
+    if column_types is None:
+        column_types = table_types(cur, table_name)
     encodable = all(column_types.get(name) in BINARY_ENCODERS for name in names)
     binary = encodable and column_types.get("file_id") == "bigint"
     options = "FORMAT binary" if binary else "FORMAT csv"
