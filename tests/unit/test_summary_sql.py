@@ -1,13 +1,16 @@
 """What tables.py makes of a contract's summary for the processor's speed: which summaries are added
-file by file (and keep a state table) and which the loader counts. The SQL itself runs in
+file by file (and keep a state table), which the loader counts, and the contracts being read once
+when the processor's threads all ask at the same time. The SQL itself runs in
 tests/integration/test_summaries.py."""
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
 import pytest
-from pipeline import odcs, tables
+from pipeline import contracts, odcs, tables
 from pipeline.contracts import contract_for
 
 pytestmark = pytest.mark.unit
@@ -93,3 +96,53 @@ def test_no_contract_table_may_take_a_state_tables_name(tmp_path):
                                                              table="other__sums"))  # fmt: skip
     with pytest.raises(odcs.ContractError, match="__sums"):
         odcs.load_folder(tmp_path)
+
+
+def test_threads_asking_for_the_contracts_at_once_read_them_once(monkeypatch):
+    reads = []
+
+    def slow_read(folder):
+        reads.append(folder)
+        time.sleep(0.05)
+        return {"things": object()}
+
+    monkeypatch.setattr(contracts, "_contracts", None)
+    monkeypatch.setattr(odcs, "load_folder", slow_read)
+    got, start = [], threading.Barrier(4)
+
+    def ask():
+        start.wait()
+        got.append(contracts.all_contracts())
+
+    threads = [threading.Thread(target=ask) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(reads) == 1 and len(got) == 4 and all(result is got[0] for result in got)
+
+
+def test_schema_problems_are_replaced_in_place_without_a_moment_with_none(monkeypatch):
+    from pipeline import db
+
+    class Recording(dict):
+        """SCHEMA_PROBLEMS as another thread could read it after every change."""
+
+        states: list[dict]
+
+        def update(self, *args, **kwargs):
+            super().update(*args, **kwargs)
+            self.states.append(dict(self))
+
+        def __delitem__(self, key):
+            super().__delitem__(key)
+            self.states.append(dict(self))
+
+    problems = Recording(a="x", b="y")
+    problems.states = []
+    monkeypatch.setattr(db, "SCHEMA_PROBLEMS", problems)
+
+    db.set_schema_problems({"b": "y2", "c": "z"})
+
+    assert db.SCHEMA_PROBLEMS is problems and problems == {"b": "y2", "c": "z"}
+    assert problems.states and all("b" in state for state in problems.states)  # a standing problem never left

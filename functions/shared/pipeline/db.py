@@ -49,8 +49,11 @@ COPY_READ_BYTES = 1024 * 1024  # psycopg2 sends COPY data in pieces of this size
 
 _local = threading.local()  # .connection: this thread's
 # Datasets whose contract does not match their tables (a breaking change), with what is wrong; set
-# at cold start by ensure_schema. Their files are quarantined (contract_mismatch) until it is fixed.
+# at cold start by ensure_schema (each thread's first connection runs it: updated in place, a
+# problem is never missing while it is replaced). Their files are quarantined (contract_mismatch)
+# until it is fixed.
 SCHEMA_PROBLEMS: dict[str, str] = {}
+_schema_problems_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -153,8 +156,17 @@ def ensure_schema(conn: Connection, contracts: Iterable[Contract] | None = None)
                     cur.execute(statement)
         finally:
             cur.execute("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK_KEY,))
-    SCHEMA_PROBLEMS.clear()
-    SCHEMA_PROBLEMS.update(problems)
+    set_schema_problems(problems)
+
+
+def set_schema_problems(problems: dict[str, str]) -> None:
+    """Replace SCHEMA_PROBLEMS in place: the new problems first, then the solved ones go, so another
+    thread's `admit` never finds a dataset without its problem while the dict changes (clearing it
+    first would let a file of a mismatched dataset through)."""
+    with _schema_problems_lock:
+        SCHEMA_PROBLEMS.update(problems)
+        for dataset in [name for name in SCHEMA_PROBLEMS if name not in problems]:
+            del SCHEMA_PROBLEMS[dataset]
 
 
 @contextmanager
