@@ -269,3 +269,25 @@ def test_a_batch_of_one_message_gives_its_file_all_of_tmp(calls, monkeypatch):
     monkeypatch.setattr(app, "ingest_object", ingest)
     app.lambda_handler(event("sqs_s3_object_created.json"), Context())
     assert shares == [1]
+
+
+def test_a_reprocess_invocation_loads_the_file_alone_with_all_of_tmp(calls, monkeypatch):
+    # GIVEN `tidewater reprocess`'s direct invocation (no SQS batch)
+    from pipeline import ingest
+
+    seen = []
+
+    def reprocess_file(file_id, *, s3, conn, destinations):
+        seen.append((file_id, s3, conn, destinations.sharing, threading.current_thread() is threading.main_thread()))
+        return Outcome("loaded", file_id=file_id, rows_loaded=3)
+
+    monkeypatch.setattr(ingest, "reprocess_file", reprocess_file)
+    monkeypatch.setattr(app, "s3_client", lambda: "s3")
+
+    # WHEN it is handled THEN the file is loaded again on the invocation's own thread, with all of /tmp,
+    # and the answer is the outcome; a malformed request is answered with what was expected
+    assert app.lambda_handler({"reprocess": {"file_id": 7}}, Context()) == {
+        "status": "loaded", "file_id": 7, "rows_loaded": 3, "rows_quarantined": 0}  # fmt: skip
+    assert seen == [(7, "s3", "connection", 1, True)]
+    assert "error" in app.lambda_handler({"reprocess": {"file_id": "7"}}, Context())
+    assert calls == []
