@@ -4,25 +4,76 @@ Messages whose processing raised are reported back as batch item failures, so on
 and, after the queue's maxReceiveCount, moved to the DLQ. Only infrastructure errors raise: bad data
 is quarantined and acknowledged (see pipeline.ingest). `tidewater reprocess` invokes it directly
 to load a file of the ledger again under the deployed contracts.
+
+What only a file needs - pipeline.ingest with pandas, numpy and pyarrow (~0.4 s of imports), boto3
+and its S3 client (~0.25 s) - is imported and created on the first file an execution environment
+processes, not at init: a cold start that reads no file (a test event, a malformed message) pays
+nothing for it.
 """
 
 from __future__ import annotations
 
-import boto3
+import asyncio
+import contextvars
+import functools
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch import AsyncBatchProcessor, EventType, async_process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from botocore.config import Config
 from pipeline import db
 from pipeline.events import MalformedMessage, S3ObjectRef, parse_message
-from pipeline.ingest import REDELIVERED, Destinations, Outcome, ingest_object, reprocess_file
+from pipeline.sharing import DiskTurns, NeedsRoom
+
+if TYPE_CHECKING:
+    from pipeline.ingest import Destinations, Outcome
+
+REDELIVERED = "redelivered"  # pipeline.ingest.REDELIVERED (a test checks they are the same)
+# The messages of a batch are processed in this many threads at once, each with a database connection
+# of its own: a small file's time is mostly waiting on S3 and PostgreSQL (docs/performance.md).
+RECORD_WORKERS = 4
 
 logger = Logger()
 metrics = Metrics()
-processor = BatchProcessor(event_type=EventType.SQS)
-s3 = boto3.client("s3", config=Config(retries={"mode": "standard"}, connect_timeout=5, read_timeout=60))
+metrics_lock = threading.Lock()
+processor = AsyncBatchProcessor(event_type=EventType.SQS)
+workers = ThreadPoolExecutor(max_workers=RECORD_WORKERS, thread_name_prefix="record")
+disk_turns = DiskTurns()
+s3_lock = threading.Lock()
+
+
+@functools.cache
+def new_s3_client() -> Any:
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client("s3", config=Config(retries={"mode": "standard"}, connect_timeout=5, read_timeout=60))
+
+
+def s3_client() -> Any:
+    """The environment's S3 client (thread-safe), created on first use (under a lock: creating one
+    is not) and reused."""
+    with s3_lock:
+        return new_s3_client()
+
+
+def ingest_object(ref: S3ObjectRef, **kwargs: Any) -> Outcome:
+    from pipeline import ingest
+
+    return ingest.ingest_object(ref, **kwargs)
+
+
+def destinations_from_env(sharing: int) -> Destinations:
+    from dataclasses import replace
+
+    from pipeline.ingest import Destinations
+
+    return replace(Destinations.from_env(), sharing=sharing)
+
 
 OUTCOME_METRICS = {
     "loaded": "FilesLoaded",
@@ -38,33 +89,49 @@ OUTCOME_MESSAGES = {
 }
 
 
-def record_handler(record: SQSRecord) -> None:
-    """Process every object of one S3 notification; raises only when a retry can help."""
+def record_handler(record: SQSRecord, sharing: int = 1) -> None:
+    """Process every object of one S3 notification; raises only when a retry can help. `sharing`:
+    how many files this environment processes at once (pipeline.sharing)."""
     try:
         refs = parse_message(record.body)
     except MalformedMessage as exc:
         # Redelivery cannot repair a body: acknowledge it, but loudly.
         logger.error("Ignoring a message that is not an S3 notification", message_id=record.message_id, error=str(exc))
-        metrics.add_metric(name="MalformedMessages", unit=MetricUnit.Count, value=1)
+        with metrics_lock:
+            metrics.add_metric(name="MalformedMessages", unit=MetricUnit.Count, value=1)
         return
     if not refs:
         logger.info("Acknowledged an s3:TestEvent", message_id=record.message_id)
         return
-    destinations = Destinations.from_env()
     for ref in refs:
-        with logger.append_context_keys(s3_bucket=ref.bucket, s3_key=ref.key, s3_version=ref.idempotency_version):
-            try:
-                process_object(ref, destinations)
-            except Exception:
-                logger.exception("Processing failed; the message will be retried (then moved to the DLQ)")
-                raise
+        # Thread-safe keys: this record's log lines name its file, not another thread's.
+        keys = {"s3_bucket": ref.bucket, "s3_key": ref.key, "s3_version": ref.idempotency_version}
+        logger.thread_safe_append_keys(**keys)
+        try:
+            process_object(ref, sharing)
+        except Exception:
+            logger.exception("Processing failed; the message will be retried (then moved to the DLQ)")
+            raise
+        finally:
+            logger.thread_safe_remove_keys(keys)
 
 
-def process_object(ref: S3ObjectRef, destinations: Destinations) -> None:
+def process_object(ref: S3ObjectRef, sharing: int) -> None:
     if not ref.is_created or ref.is_folder_marker:
         logger.info("Skipping an event that adds no file", event_name=ref.event_name)
         return
-    outcome = ingest_object(ref, s3=s3, conn=db.connection(), destinations=destinations)
+    if sharing == 1:
+        outcome = ingest_object(ref, s3=s3_client(), conn=db.connection(), destinations=destinations_from_env(1))
+    else:
+        try:
+            with disk_turns.shared():
+                destinations = destinations_from_env(sharing)
+                outcome = ingest_object(ref, s3=s3_client(), conn=db.connection(), destinations=destinations)
+        except NeedsRoom:
+            logger.info("Too large for its share of /tmp beside other files: processing it again alone")
+            with disk_turns.alone():
+                destinations = destinations_from_env(1)
+                outcome = ingest_object(ref, s3=s3_client(), conn=db.connection(), destinations=destinations)
     record_outcome(outcome)
 
 
@@ -72,9 +139,10 @@ def record_outcome(outcome: Outcome) -> None:
     if outcome.status == REDELIVERED:
         logger.info("Already processed this object version: nothing to do")
         return
-    metrics.add_metric(name=OUTCOME_METRICS[outcome.status], unit=MetricUnit.Count, value=1)
-    metrics.add_metric(name="RowsLoaded", unit=MetricUnit.Count, value=outcome.rows_loaded)
-    metrics.add_metric(name="RowsQuarantined", unit=MetricUnit.Count, value=outcome.rows_quarantined)
+    with metrics_lock:
+        metrics.add_metric(name=OUTCOME_METRICS[outcome.status], unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name="RowsLoaded", unit=MetricUnit.Count, value=outcome.rows_loaded)
+        metrics.add_metric(name="RowsQuarantined", unit=MetricUnit.Count, value=outcome.rows_quarantined)
     fields = {key: value for key, value in vars(outcome).items() if value is not None and value != ()}
     if outcome.leftovers:
         logger.warning(
@@ -87,14 +155,23 @@ def record_outcome(outcome: Outcome) -> None:
         logger.info(OUTCOME_MESSAGES[outcome.status], **fields)
 
 
+async def record_in_a_worker(record: SQSRecord, sharing: int) -> None:
+    """record_handler on a worker thread, in a copy of this context (its log keys stay its own)."""
+    context = contextvars.copy_context()
+    await asyncio.get_running_loop().run_in_executor(workers, context.run, record_handler, record, sharing)
+
+
 def reprocess(request: dict) -> dict:
     """`tidewater reprocess` invokes the function directly, once per file: {"reprocess": {"file_id": N}}
-    loads ledger row N again under this function's contracts (ingest.reprocess_file)."""
+    loads ledger row N again under this function's contracts (ingest.reprocess_file). It runs alone in
+    its invocation (no batch beside it), on this thread, with all of /tmp."""
     file_id = request.get("file_id")
     if isinstance(file_id, bool) or not isinstance(file_id, int):
         return {"error": f'expected {{"reprocess": {{"file_id": <ledger id>}}}}, found {request!r}'}
+    from pipeline.ingest import reprocess_file
+
     with logger.append_context_keys(file_id=file_id, reprocess=True):
-        outcome = reprocess_file(file_id, s3=s3, conn=db.connection(), destinations=Destinations.from_env())
+        outcome = reprocess_file(file_id, s3=s3_client(), conn=db.connection(), destinations=destinations_from_env(1))
         if outcome.status in OUTCOME_METRICS:
             record_outcome(outcome)
         else:
@@ -108,4 +185,10 @@ def reprocess(request: dict) -> dict:
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     if isinstance(event, dict) and isinstance(event.get("reprocess"), dict):
         return reprocess(event["reprocess"])
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+    sharing = max(1, min(RECORD_WORKERS, len(event.get("Records") or [])))
+    return async_process_partial_response(
+        event=event,
+        record_handler=functools.partial(record_in_a_worker, sharing=sharing),
+        processor=processor,
+        context=context,
+    )

@@ -13,6 +13,7 @@ import io
 import json
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -22,6 +23,7 @@ import pytest
 from pipeline import db
 from pipeline.events import S3ObjectRef
 from pipeline.ingest import REDELIVERED, Destinations, ingest_object
+from pipeline.sharing import NeedsRoom
 
 from tests.integration.support import DESTINATIONS, SEED_DIR, MemoryS3, query, upload
 
@@ -266,7 +268,7 @@ def test_the_module_connection_is_reused_and_reopened_when_the_server_drops_it(p
     monkeypatch.setenv("DB_SSLMODE", "prefer")
     monkeypatch.setenv("PGOPTIONS", f"-c search_path={schema}")
     monkeypatch.setattr(db, "credentials", lambda arn: (params.get("user", "postgres"), params.get("password", "")))
-    monkeypatch.setattr(db, "_connection", None)
+    monkeypatch.setattr(db, "_local", threading.local())
 
     first = db.connection()
     assert db.connection() is first  # reused across invocations
@@ -282,7 +284,20 @@ def test_the_module_connection_is_reused_and_reopened_when_the_server_drops_it(p
     second = db.connection()
     assert second is not first and query(second, "SELECT 1") == [(1,)]
     db.close_quietly(second)
-    monkeypatch.setattr(db, "_connection", None)
+
+
+def test_each_thread_has_a_connection_of_its_own(postgres_dsn, schema, monkeypatch):
+    monkeypatch.setattr(db, "_local", threading.local())
+    monkeypatch.setattr(db, "connect", lambda settings: psycopg2.connect(postgres_dsn))
+    monkeypatch.setattr(db.DbSettings, "from_env", classmethod(lambda cls: None))
+    mine = db.connection()
+    theirs = []
+    worker = threading.Thread(target=lambda: theirs.extend([db.connection(), db.connection()]))
+    worker.start()
+    worker.join()
+    assert theirs[0] is theirs[1] and theirs[0] is not mine and db.connection() is mine
+    for conn in (mine, theirs[0]):
+        db.close_quietly(conn)
 
 
 # --- retina and events ---------------------------------------------------------------------------
@@ -368,3 +383,21 @@ def test_a_file_rejected_after_some_chunks_loaded_leaves_only_its_quarantine_rec
     assert query(conn, "SELECT count(*) FROM events")[0][0] == 0 and event_counts(conn) == {}
     assert [row["status"] for row in ledger(conn, "events/long.ndjson")] == ["quarantined"]
     assert not [key for key in s3.objects if key[0] == "processed"]
+
+
+def test_a_file_too_large_for_its_share_of_tmp_is_not_quarantined_and_loads_alone(conn, s3):
+    # GIVEN a file that fits the size limit, but not half of it
+    data = SEED.read_bytes()
+    ref = upload(s3, "housing/shared.csv", data)
+    limit = len(data) + 1
+    sharing = replace(DESTINATIONS, max_object_bytes=limit, sharing=2)
+
+    # WHEN it is processed beside another file THEN it asks for the disk alone, and nothing is recorded
+    with pytest.raises(NeedsRoom):
+        ingest_object(ref, s3=s3, conn=conn, destinations=sharing)
+    assert query(conn, "SELECT count(*) FROM ingested_files")[0][0] == 0
+    assert s3.keys("quarantine") == set() and s3.keys("processed") == set()
+
+    # WHEN it is processed alone THEN it loads
+    outcome = ingest_object(ref, s3=s3, conn=conn, destinations=replace(sharing, sharing=1))
+    assert outcome.status == "loaded" and housing_count(conn) == len(LINES) - 1

@@ -116,6 +116,12 @@ class FakeDatabase:
     def lock(self, cur, name):
         self.journal.append(("lock", name.split(":")[0]))
 
+    def savepoint(self, cur, name):
+        self.journal.append(("savepoint", name))
+
+    def rollback_to(self, cur, name):
+        self.journal.append(("rollback to", name))
+
     def find_loaded_duplicate(self, cur, dataset, sha, file_id):
         return self.duplicate_of
 
@@ -123,7 +129,7 @@ class FakeDatabase:
     def copying(self, cur, contract, file_id):
         yield lambda table: self.journal.append(("copy", contract.table, table.num_rows))
 
-    def refresh_summary(self, cur, contract, file_id):
+    def refresh_summary(self, cur, contract, file_id, added=None, rows_removed=False):
         self.journal.append(("summary", contract.summary_table, file_id))
 
     def finish(self, cur, file_id, status, **fields):
@@ -140,7 +146,8 @@ def journal():
 def fake_db(monkeypatch, journal):
     fake = FakeDatabase(journal)
     for name in ("is_recorded", "transaction", "claim", "lock", "find_loaded_duplicate", "copying",
-                 "refresh_summary", "finish", "is_committed", "current_version", "supersede"):  # fmt: skip
+                 "refresh_summary", "finish", "is_committed", "current_version", "supersede", "savepoint",
+                 "rollback_to"):  # fmt: skip
         monkeypatch.setattr(db, name, getattr(fake, name))
     return fake
 
@@ -492,7 +499,47 @@ def test_a_full_disk_while_reading_is_a_too_large_quarantine(fake_db, journal, m
     def no_space(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(ingest.s3io, "fetch_object", no_space)
+    monkeypatch.setattr(ingest.s3io, "start_download", no_space)
     outcome, _ = run("housing/small.csv", SMALL, fake_db, journal)
     assert outcome.status == "quarantined" and outcome.reason == "too_large"
     assert "ephemeral storage" in outcome.detail
+
+
+class FailingBody(Body):
+    """A body whose spooling fails after the first block, with `error`."""
+
+    def __init__(self, data: bytes, error: Exception) -> None:
+        super().__init__(data)
+        self.error = error
+
+    def iter_chunks(self, size: int):
+        yield self.data[:size]
+        raise self.error
+
+
+@pytest.mark.parametrize("large", [False, True], ids=["read-whole-first", "read-while-downloading"])
+def test_a_disk_that_fills_up_during_the_download_is_a_too_large_quarantine(fake_db, journal, monkeypatch, large):
+    # GIVEN an object whose spool file cannot be written to its end (the disk is full)
+    monkeypatch.setattr(ingest.s3io, "CHUNK_BYTES", 64)
+    s3 = FakeS3(journal, {"housing/small.csv": SMALL})
+    full = OSError(errno.ENOSPC, "No space left on device")
+    length = ingest.s3io.BACKGROUND_BYTES if large else len(SMALL)
+    s3.get_object = lambda **kwargs: {"Body": FailingBody(SMALL, full), "ETag": '"e"', "ContentLength": length}
+    # WHEN it is processed THEN it is quarantined as too large, with nothing loaded
+    outcome = ingest_object(ref_for("housing/small.csv"), s3=s3, conn=None, destinations=DESTINATIONS)
+    assert outcome.status == "quarantined" and outcome.reason == "too_large"
+    assert fake_db.finished["status"] == "quarantined" and not [step for step in journal if step[0] == "copy"]
+
+
+@pytest.mark.parametrize("large", [False, True], ids=["read-whole-first", "read-while-downloading"])
+def test_a_connection_lost_during_the_download_is_retried_not_quarantined(fake_db, journal, monkeypatch, large):
+    # GIVEN an object whose body breaks off half-way (an OSError, like a damaged gzip stream)
+    monkeypatch.setattr(ingest.s3io, "CHUNK_BYTES", 64)
+    s3 = FakeS3(journal, {"housing/small.csv": SMALL})
+    reset = ConnectionResetError("connection reset by peer")
+    length = ingest.s3io.BACKGROUND_BYTES if large else len(SMALL)
+    s3.get_object = lambda **kwargs: {"Body": FailingBody(SMALL, reset), "ETag": '"e"', "ContentLength": length}
+    # WHEN it is processed THEN it raises (SQS delivers it again) and nothing was committed
+    with pytest.raises(ingest.s3io.DownloadFailed):
+        ingest_object(ref_for("housing/small.csv"), s3=s3, conn=None, destinations=DESTINATIONS)
+    assert ("commit",) not in journal and not [key for key in s3.written if key[0] == "quarantine"]

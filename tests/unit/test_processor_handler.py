@@ -10,6 +10,9 @@ import copy
 import io
 import json
 import os
+import subprocess
+import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,13 +20,14 @@ import psycopg2
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
-# The handler creates its boto3 client and Powertools objects at import, as in Lambda.
+# The handler creates its Powertools objects at import, as in Lambda (its boto3 client on the first file).
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "processor")
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "tidewater")
 
 import app  # noqa: E402
 from pipeline.ingest import REDELIVERED, Outcome  # noqa: E402
+from pipeline.sharing import NeedsRoom  # noqa: E402
 
 pytestmark = pytest.mark.unit
 
@@ -174,3 +178,116 @@ def test_every_dataset_reaches_ingest_with_its_decoded_key(calls, name, key, dat
     assert app.lambda_handler(event(name), Context()) == {"batchItemFailures": []}
     (ref,) = calls
     assert (ref.key, ref.dataset) == (key, dataset)
+
+
+def test_a_cold_start_imports_nothing_only_a_file_needs():
+    # GIVEN a fresh interpreter that imports the handler module, as the init phase does
+    code = (
+        "import sys, app; "
+        "print(sorted(m for m in ('pandas', 'numpy', 'pyarrow', 'boto3', 'pipeline.ingest') if m in sys.modules))"
+    )
+    paths = [str(Path(app.__file__).parent), str(Path(app.__file__).parents[1] / "shared")]
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=environment, check=True)
+    # THEN pandas, numpy, pyarrow and boto3 wait for the first file
+    assert result.stdout.strip() == "[]"
+
+
+def test_the_handler_names_the_redelivered_outcome_as_ingest_does():
+    from pipeline import ingest
+
+    assert app.REDELIVERED == ingest.REDELIVERED
+
+
+def batch_of(keys: list[str]) -> dict:
+    """One SQS message per key, each an S3 notification of that key."""
+    template = event("sqs_s3_object_created.json")["Records"][0]
+    records = []
+    for number, key in enumerate(keys):
+        record = copy.deepcopy(template)
+        body = json.loads(record["body"])
+        body["Records"][0]["s3"]["object"]["key"] = key
+        record["body"], record["messageId"] = json.dumps(body), f"message-{number}"
+        records.append(record)
+    return {"Records": records}
+
+
+def test_the_messages_of_a_batch_are_processed_side_by_side_each_logged_with_its_own_key(calls, monkeypatch):
+    # GIVEN a batch of 8 files, and an ingest that waits until two of them run at the same time
+    stream = io.StringIO()
+    monkeypatch.setattr(app.logger.registered_handler, "stream", stream)
+    together = threading.Barrier(2, timeout=10)
+    seen_sharing = []
+
+    def slow_ingest(ref, *, s3, conn, destinations):
+        seen_sharing.append(destinations.sharing)
+        if ref.key.endswith(("/0.csv", "/1.csv")):
+            together.wait()  # a BrokenBarrierError (a failed message) if they ran one after the other
+        return Outcome("loaded", file_id=1, rows_loaded=1, processed_key=f"processed-{ref.key}")
+
+    monkeypatch.setattr(app, "ingest_object", slow_ingest)
+    keys = [f"housing/side-by-side/{i}.csv" for i in range(8)]
+
+    # WHEN the batch is handled
+    response = app.lambda_handler(batch_of(keys), Context())
+
+    # THEN every file loaded, each shared /tmp with the others, and each log line names its own file
+    assert response == {"batchItemFailures": []}
+    assert seen_sharing == [app.RECORD_WORKERS] * 8
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    loaded = [line for line in lines if line["message"] == "Loaded the file"]
+    assert sorted(line["s3_key"] for line in loaded) == sorted(keys)
+    assert all(line["processed_key"] == f"processed-{line['s3_key']}" for line in loaded)
+
+
+def test_a_file_too_large_for_its_share_of_tmp_is_processed_again_alone(calls, monkeypatch):
+    # GIVEN a batch where one file does not fit its share of /tmp beside the others
+    attempts = []
+
+    def ingest(ref, *, s3, conn, destinations):
+        attempts.append((ref.key, destinations.sharing))
+        if ref.key.endswith("big.csv") and destinations.sharing > 1:
+            raise NeedsRoom("too large for a quarter of /tmp")
+        return Outcome("loaded", file_id=1, rows_loaded=1)
+
+    monkeypatch.setattr(app, "ingest_object", ingest)
+    keys = ["housing/a.csv", "housing/big.csv", "housing/b.csv"]
+
+    # WHEN the batch is handled THEN it is acknowledged: the big file was processed again, alone
+    assert app.lambda_handler(batch_of(keys), Context()) == {"batchItemFailures": []}
+    assert ("housing/big.csv", 3) in attempts and ("housing/big.csv", 1) in attempts
+    assert len(attempts) == 4
+
+
+def test_a_batch_of_one_message_gives_its_file_all_of_tmp(calls, monkeypatch):
+    shares = []
+
+    def ingest(ref, *, s3, conn, destinations):
+        shares.append(destinations.sharing)
+        return calls.outcome
+
+    monkeypatch.setattr(app, "ingest_object", ingest)
+    app.lambda_handler(event("sqs_s3_object_created.json"), Context())
+    assert shares == [1]
+
+
+def test_a_reprocess_invocation_loads_the_file_alone_with_all_of_tmp(calls, monkeypatch):
+    # GIVEN `tidewater reprocess`'s direct invocation (no SQS batch)
+    from pipeline import ingest
+
+    seen = []
+
+    def reprocess_file(file_id, *, s3, conn, destinations):
+        seen.append((file_id, s3, conn, destinations.sharing, threading.current_thread() is threading.main_thread()))
+        return Outcome("loaded", file_id=file_id, rows_loaded=3)
+
+    monkeypatch.setattr(ingest, "reprocess_file", reprocess_file)
+    monkeypatch.setattr(app, "s3_client", lambda: "s3")
+
+    # WHEN it is handled THEN the file is loaded again on the invocation's own thread, with all of /tmp,
+    # and the answer is the outcome; a malformed request is answered with what was expected
+    assert app.lambda_handler({"reprocess": {"file_id": 7}}, Context()) == {
+        "status": "loaded", "file_id": 7, "rows_loaded": 3, "rows_quarantined": 0}  # fmt: skip
+    assert seen == [(7, "s3", "connection", 1, True)]
+    assert "error" in app.lambda_handler({"reprocess": {"file_id": "7"}}, Context())
+    assert calls == []

@@ -12,7 +12,7 @@ Every contract reads every format (CSV/TSV, JSON array, NDJSON, gzip of each): s
 
 from __future__ import annotations
 
-from functools import cache
+import threading
 
 from pipeline import odcs
 from pipeline.model import (
@@ -65,11 +65,20 @@ __all__ = [
 ]
 
 
-@cache
+_contracts: dict[str, Contract] | None = None
+_contracts_lock = threading.Lock()
+
+
 def all_contracts() -> dict[str, Contract]:
     """Every contract of the contracts folder, by dataset: read once per process (a Lambda
-    execution environment parses its files once, on first use)."""
-    return odcs.load_folder(odcs.contracts_folder())
+    execution environment parses its files once, on first use). The processor's threads may ask
+    first at the same time: one reads, the others wait for it, and all get the same dict."""
+    global _contracts
+    if _contracts is None:
+        with _contracts_lock:
+            if _contracts is None:
+                _contracts = odcs.load_folder(odcs.contracts_folder())
+    return _contracts
 
 
 def contract_for(dataset: str) -> Contract | None:

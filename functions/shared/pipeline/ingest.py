@@ -40,6 +40,7 @@ import os
 import shutil
 import tempfile
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -47,13 +48,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pipeline import db, s3io, transform
+from pipeline import db, s3io, tables, transform
 from pipeline.contracts import CONTRACTS, Contract, contract_for
 from pipeline.errors import CONTRACT_MISMATCH, REJECTED_ROWS, TOO_LARGE, UNKNOWN_DATASET, FileRejected
 from pipeline.events import S3ObjectRef
 from pipeline.formats import split_name
 from pipeline.parse import CHUNK_CHARS
 from pipeline.s3io import FetchedObject
+from pipeline.sharing import NeedsRoom
 from pipeline.validate import Counts, NoValidRows, check_file
 
 REDELIVERED = "redelivered"  # an outcome only: the ledger already had the object version
@@ -82,6 +84,8 @@ class Destinations:
     max_object_bytes: int | None = None  # None: half the free space of `workdir`
     workdir: str | None = None  # where spool and output files go; None: the system's temp dir (/tmp)
     chunk_chars: int = CHUNK_CHARS
+    # Files processed at once in this environment, which share the temporary storage (pipeline.sharing).
+    sharing: int = 1
 
     @classmethod
     def from_env(cls) -> Destinations:
@@ -94,8 +98,8 @@ class Destinations:
 
     def size_limit(self) -> int:
         if self.max_object_bytes is not None:
-            return self.max_object_bytes
-        return shutil.disk_usage(self.workdir or tempfile.gettempdir()).free // DISK_SHARE
+            return self.max_object_bytes // self.sharing
+        return shutil.disk_usage(self.workdir or tempfile.gettempdir()).free // (DISK_SHARE * self.sharing)
 
 
 @dataclass(frozen=True)
@@ -136,20 +140,20 @@ def ingest_object(
     if reload is None and version and db.is_recorded(conn, ref.bucket, ref.key, version):
         return Outcome(REDELIVERED)
     with workspace(destinations.workdir) as work:
-        fetched: FetchedObject | None = None
+        download: s3io.Download | None = None
         rejections = transform.RejectionsFile(work / transform.REJECTED_ROWS_NAME)
         try:
             limit = destinations.size_limit()
             contract = admit(ref, limit)
             try:
-                fetched = s3io.fetch_object(s3, ref, work / SOURCE_NAME)
-                entry = ledger_entry(ref, fetched, started_at)
+                download = s3io.start_download(s3, ref, work / SOURCE_NAME)
+                entry = ledger_entry(ref, started_at, download.etag)
                 return load_file(
-                    ref, entry, fetched, contract, work, rejections, limit, s3=s3, conn=conn, destinations=destinations,
-                    reload=reload,
+                    ref, entry, download, contract, work, rejections, limit,
+                    s3=s3, conn=conn, destinations=destinations, reload=reload,
                 )
-            except OSError as exc:
-                if exc.errno != errno.ENOSPC:
+            except (OSError, s3io.DownloadFailed) as exc:
+                if not disk_full(exc):
                     raise
                 raise FileRejected(
                     TOO_LARGE,
@@ -157,10 +161,34 @@ def ingest_object(
                     "or give the function more ephemeral storage",
                 ) from None
         except FileRejected as rejection:
+            if rejection.code == TOO_LARGE and destinations.sharing > 1:
+                raise NeedsRoom(rejection.detail) from rejection  # alone, it may fit (pipeline.sharing)
             if reload is not None:
                 return Outcome(UNCHANGED, file_id=reload, reason=rejection.code, detail=rejection.detail)
-            entry = ledger_entry(ref, fetched, started_at)
+            entry = ledger_entry(ref, started_at, download.etag if download else None, whole_object(download))
             return quarantine_file(ref, entry, rejection, rejections, s3=s3, conn=conn, destinations=destinations)
+        finally:
+            if download is not None:
+                download.cancel()  # a load that ended early: the body is not read on, the file is closed
+
+
+def whole_object(download: s3io.Download | None) -> FetchedObject | None:
+    """The downloaded object of a rejected file (its hash goes to the ledger and reason.json), or
+    None when there is none: not downloaded, or the disk filled up on the way."""
+    if download is None:
+        return None
+    try:
+        return download.result()
+    except s3io.DownloadFailed as exc:
+        if not disk_full(exc):
+            raise
+        return None
+
+
+def disk_full(exc: BaseException) -> bool:
+    """Whether an error (or the download error behind it) is the temporary storage filling up."""
+    cause = exc.__cause__ if isinstance(exc, s3io.DownloadFailed) else exc
+    return isinstance(cause, OSError) and cause.errno == errno.ENOSPC
 
 
 def reprocess_file(file_id: int, *, s3: Any, conn: db.Connection, destinations: Destinations) -> Outcome:
@@ -251,8 +279,12 @@ def admit(ref: S3ObjectRef, limit: int) -> Contract:
     return contract
 
 
-def ledger_entry(ref: S3ObjectRef, fetched: FetchedObject | None, started_at: datetime) -> db.LedgerEntry:
-    etag = fetched.etag if fetched else ref.etag
+def ledger_entry(
+    ref: S3ObjectRef, started_at: datetime, etag: str | None, fetched: FetchedObject | None = None
+) -> db.LedgerEntry:
+    """The ledger row of an object version; `etag`: GET's, `fetched`: the whole object once it is in
+    (its hash and size)."""
+    etag = etag or ref.etag
     contract = contract_for(ref.dataset)
     return db.LedgerEntry(
         bucket=ref.bucket,
@@ -369,7 +401,7 @@ def key_version(cur: db.Cursor, entry: db.LedgerEntry, file_id: int) -> db.KeyVe
 def load_file(
     ref: S3ObjectRef,
     entry: db.LedgerEntry,
-    fetched: FetchedObject,
+    download: s3io.Download,
     contract: Contract,
     work: Path,
     rejections: transform.RejectionsFile,
@@ -380,12 +412,20 @@ def load_file(
     destinations: Destinations,
     reload: int | None = None,
 ) -> Outcome:
-    """Stream the spooled file into the table and the outputs in one transaction; a FileRejected
-    raised half-way rolls it back (the caller then quarantines the file). `reload`: the file's own
-    ledger row, taken over (db.reclaim) instead of claimed."""
+    """Stream the object into the table and the outputs in one transaction, while it downloads; a
+    FileRejected raised half-way rolls it back (the caller then quarantines the file). `reload`: the
+    file's own ledger row, taken over (db.reclaim) instead of claimed.
+
+    Whether the same bytes are loaded already (a duplicate) needs the whole object's hash. When the
+    object is not all in yet, its rows are loaded first, after a savepoint, and taken back to it
+    when the hash turns out to be a loaded file's: the load does not wait for the download."""
     stem, _, _ = split_name(ref.key)
+    fetched = download.result() if download.complete else None  # a small object is in already
+    if fetched is not None:
+        entry = replace(entry, content_sha256=fetched.sha256, size_bytes=fetched.size)
+    known_at_claim = fetched is not None
     with (
-        transform.Outputs(contract, stem, fetched.sha256, ref.event_time.date(), work) as outputs,
+        transform.Outputs(contract, stem, "", ref.event_time.date(), work) as outputs,
         objects_follow_the_ledger(s3, conn) as pending,
         db.transaction(conn) as cur,
     ):
@@ -402,20 +442,33 @@ def load_file(
             return Outcome(REDELIVERED)
         previous = key_version(cur, entry, file_id) if contract.replaces else None
         if previous is not None and previous.is_newer_than(entry):
-            db.finish(cur, file_id, db.SUPERSEDED, superseded_by=previous.id)
+            late = late_content(download.result(), known_at_claim)
+            db.finish(cur, file_id, db.SUPERSEDED, superseded_by=previous.id, **late)
             return Outcome(db.SUPERSEDED, file_id=file_id, superseded_by=previous.id)
-        db.lock(cur, f"content:{contract.dataset}:{fetched.sha256}")
-        original = db.find_loaded_duplicate(cur, contract.dataset, fetched.sha256, file_id)
+        original = loaded_duplicate(cur, contract, fetched, file_id) if fetched is not None else None
+        if original is None:
+            if fetched is None:
+                db.savepoint(cur, "before_rows")
+            counts, added = stream_into(cur, contract, download, ref, outputs, rejections, file_id, limit, destinations)
+            if fetched is None:
+                fetched = download.result()
+                entry = replace(entry, content_sha256=fetched.sha256, size_bytes=fetched.size)
+                original = loaded_duplicate(cur, contract, fetched, file_id)
+                if original is not None:  # the same bytes are loaded already: none of these rows stays
+                    db.rollback_to(cur, "before_rows")
         if original is not None:
             # A reloaded file may have named rows and objects before; a duplicate names none.
             reloaded = {**NOTHING_LOADED, "contract_version": contract.version} if reload is not None else {}
-            db.finish(cur, file_id, db.DUPLICATE, duplicate_of=original, **reloaded)
+            db.finish(
+                cur, file_id, db.DUPLICATE, duplicate_of=original, **reloaded, **late_content(fetched, known_at_claim)
+            )
             if previous is not None and previous.id == original:
                 previous = None  # the same bytes again: the previous version stays as it is
-            retired = supersede(cur, contract, previous, file_id, always_refresh=reload is not None)
+            retired = supersede(cur, contract, previous, file_id, always_refresh=reload is not None,
+                                reloaded=reload is not None)  # fmt: skip
             outcome = Outcome(db.DUPLICATE, file_id=file_id, duplicate_of=original)
         else:
-            counts = stream_into(cur, contract, fetched, ref, outputs, rejections, file_id, limit, destinations)
+            outputs.sha256 = fetched.sha256  # the output keys name it
             processed = outputs.close()
             content_type = transform.CONTENT_TYPES[contract.output]
             for key, path in processed.items():
@@ -441,11 +494,14 @@ def load_file(
                 quarantine_key=reason_key,
                 processed_keys=pending.uploads.keys(destinations.processed_bucket),
                 quarantine_keys=pending.uploads.keys(destinations.quarantine_bucket),
+                **late_content(fetched, known_at_claim),
                 error=None,
                 error_detail=None,
                 contract_version=contract.version,
             )
-            retired = supersede(cur, contract, previous, file_id, always_refresh=True)
+            retired = supersede(
+                cur, contract, previous, file_id, always_refresh=True, added=added, reloaded=reload is not None
+            )
             outcome = Outcome(
                 db.LOADED,
                 file_id=file_id,
@@ -466,27 +522,44 @@ def load_file(
     return outcome
 
 
+def late_content(fetched: FetchedObject, known_at_claim: bool) -> dict[str, Any]:
+    """The ledger fields of the whole object, for `finish` when the claim came before it was all in."""
+    return {} if known_at_claim else {"content_sha256": fetched.sha256, "size_bytes": fetched.size}
+
+
+def loaded_duplicate(cur: db.Cursor, contract: Contract, fetched: FetchedObject, file_id: int) -> int | None:
+    """The loaded file of the dataset with the same bytes, if any. The content lock (until COMMIT)
+    makes a concurrent load of the same bytes wait here until this one committed or rolled back."""
+    db.lock(cur, f"content:{contract.dataset}:{fetched.sha256}")
+    return db.find_loaded_duplicate(cur, contract.dataset, fetched.sha256, file_id)
+
+
 def stream_into(
     cur: db.Cursor,
     contract: Contract,
-    fetched: FetchedObject,
+    download: s3io.Download,
     ref: S3ObjectRef,
     outputs: transform.Outputs,
     rejections: transform.RejectionsFile,
     file_id: int,
     limit: int,
     destinations: Destinations,
-) -> Counts:
+) -> tuple[Counts, Counter | None]:
     """Check the spooled file chunk by chunk: good rows COPYed and written to the outputs,
-    rejections to the rejections file."""
-    with db.copying(cur, contract, file_id) as copy, fetched.path.open("rb") as source:
+    rejections to the rejections file. Returns the counts and, for a summary the loader counts
+    itself (tables.counted_keys), what the rows add to it."""
+    counted = tables.counted_keys(contract) is not None
+    added: Counter = Counter()
+    with db.copying(cur, contract, file_id) as copy, download.open() as source:
 
         def load_chunk(good) -> None:
             table = transform.to_arrow(good, contract)
             copy(table)
             outputs.write(good, table)
+            if counted:
+                added.update(db.summary_counts(table, contract))
 
-        return check_file(
+        counts = check_file(
             source,
             ref.key,
             contract,
@@ -495,17 +568,25 @@ def stream_into(
             chunk_chars=destinations.chunk_chars,
             max_bytes=limit,
         )
+    return counts, added if counted else None
 
 
 def supersede(
-    cur: db.Cursor, contract: Contract, previous: db.KeyVersion | None, file_id: int, always_refresh: bool = False
+    cur: db.Cursor,
+    contract: Contract,
+    previous: db.KeyVersion | None,
+    file_id: int,
+    always_refresh: bool = False,
+    added: Counter | None = None,
+    reloaded: bool = False,
 ) -> db.Retired:
     """Take the key's previous version (if any) out of the tables (db.supersede), then bring the
-    summary up to date: after a load always, after a duplicate when rows left. Returns the previous
-    version's objects, to delete after COMMIT."""
+    summary up to date: after a load always (`added`: the loader's counts of its rows, when it
+    keeps them), after a duplicate when rows left. `reloaded`: the file's own previous rows left
+    the table (db.reclaim). Returns the previous version's objects, to delete after COMMIT."""
     retired = db.supersede(cur, contract, previous.id, file_id) if previous is not None else db.Retired([], [])
     if always_refresh or previous is not None:
-        db.refresh_summary(cur, contract, file_id)
+        db.refresh_summary(cur, contract, file_id, added, previous is not None or reloaded)
     return retired
 
 

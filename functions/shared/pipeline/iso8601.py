@@ -40,6 +40,14 @@ def parse_timestamps(text: pd.Series) -> pd.Series:
     """UTC timestamps (datetime64[us, UTC]) of text values; NaT where a value is not a timestamp
     (or is missing: None/NaN)."""
     strings = pa.array(text.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
+    values = arrow_timestamps(strings).to_pandas()
+    values.index = text.index
+    return values.astype("datetime64[us, UTC]")
+
+
+def arrow_timestamps(strings: pa.Array) -> pa.Array:
+    """parse_timestamps of an Arrow string array: timestamp[us, UTC], null where a value is not a
+    timestamp (or is null)."""
     candidates = matching(strings, TIMESTAMP_PATTERN)
     if not pc.all(pc.ends_with(candidates, "Z")).as_py():  # no offset means UTC: say so to Arrow
         has_offset = pc.match_substring_regex(candidates, OFFSET_PATTERN)
@@ -54,9 +62,7 @@ def parse_timestamps(text: pd.Series) -> pd.Series:
             parsed = pc.cast(candidates, UTC_TIMESTAMP)
         except pa.ArrowInvalid:
             parsed = pa.array([timestamp_or_none(value) for value in candidates.to_pylist()], type=UTC_TIMESTAMP)
-    values = within(parsed, FIRST_MICROS, LAST_MICROS, pa.int64()).to_pandas()
-    values.index = text.index
-    return values.astype("datetime64[us, UTC]")
+    return within(parsed, FIRST_MICROS, LAST_MICROS, pa.int64())
 
 
 def parse_dates(text: pd.Series) -> pd.Series:

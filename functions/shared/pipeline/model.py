@@ -35,6 +35,9 @@ APPEND = "append"  # they stay: every version adds its rows
 # and max cannot, so a summary with any of them is recomputed from the whole table.
 COUNT, SUM, AVG, MIN, MAX = "count", "sum", "avg", "min", "max"
 MEASURES = (COUNT, SUM, AVG, MIN, MAX)
+# A summary added file by file keeps the sums and counts behind its averages in `<table>__sums`
+# (tables.py): no contract's table may end so.
+STATE_SUFFIX = "__sums"
 
 
 @dataclass(frozen=True)

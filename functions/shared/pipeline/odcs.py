@@ -43,6 +43,7 @@ from pipeline.model import (
     PARQUET,
     REPLACE,
     SQL_TYPES,
+    STATE_SUFFIX,
     STR,
     SUM,
     TIMESTAMP,
@@ -108,6 +109,9 @@ def load_folder(folder: Path) -> dict[str, Contract]:
         contract = load_file(path)
         names = [contract.table] + ([contract.summary_table] if contract.summary_table else [])
         for table in names:
+            if table.endswith(STATE_SUFFIX):
+                raise ContractError(f"{path.name}: table {table!r}: names ending in {STATE_SUFFIX} are the summaries' "
+                                    "state tables' (tables.py)")  # fmt: skip
             if table in tables:
                 raise ContractError(f"{path.name}: table {table!r} is already {tables[table]}'s")
             tables[table] = path.name

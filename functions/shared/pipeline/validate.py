@@ -17,6 +17,8 @@ from typing import BinaryIO
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipeline.contracts import DATE, FLOAT, INT, STR, TIMESTAMP, Column, Contract
 from pipeline.errors import (
@@ -32,11 +34,16 @@ from pipeline.errors import (
     FileRejected,
     storable,
 )
-from pipeline.iso8601 import parse_dates, parse_timestamps
+from pipeline.iso8601 import arrow_timestamps, parse_dates, parse_timestamps
 from pipeline.parse import CHUNK_CHARS, MAX_VALUE_CHARS, RawChunk, read_chunks
 
 REJECTION_COLUMNS = ["row_number", "column", "reason", "value", "detail"]
-PANDAS_DTYPES = {FLOAT: "float64", INT: "Int64", STR: "string", TIMESTAMP: "datetime64[us, UTC]", DATE: "object"}
+# Text is kept in Arrow (pandas' "string[pyarrow]"): what Arrow read stays in its buffers through
+# validation, and the COPY and Parquet writers take it without a conversion.
+TEXT_DTYPE = pd.StringDtype("pyarrow")
+PANDAS_DTYPES = {FLOAT: "float64", INT: "Int64", STR: TEXT_DTYPE, TIMESTAMP: "datetime64[us, UTC]", DATE: "object"}
+# Kinds checked in Arrow when a column was read by Arrow (parse's CSV fast path); others as objects.
+ARROW_CHECKED = (STR, TIMESTAMP)
 TIMESTAMP_RULE = (
     "not an ISO 8601 date and time in the years 0001-9999, e.g. 2025-01-01T08:00:00Z, 2025-01-01 08:00+02:00 "
     "(no offset means UTC)"
@@ -150,12 +157,20 @@ def validate_chunk(chunk: RawChunk, contract: Contract) -> ChunkResult:
     typed: dict[str, pd.Series] = {}
     problems = [pd.DataFrame(chunk.rejections, columns=REJECTION_COLUMNS)] if chunk.rejections else []
     for column in contract.columns:
-        raw = pd.Series(chunk.values[column.name], index=index, dtype="object")
-        values, column_problems = check_column(raw, column)
+        column_values = chunk.values[column.name]
+        if isinstance(column_values, pa.Array) and column.kind in ARROW_CHECKED:
+            values, column_problems = check_arrow_column(column_values, column, index)
+        else:
+            raw = pd.Series(python_values(column_values), index=index, dtype="object")
+            values, column_problems = check_column(raw, column)
         typed[column.name] = values
-        problems.append(column_problems)
+        problems += column_problems
     if contract.extras_column:
-        typed[contract.extras_column] = pd.Series(chunk.values[contract.extras_column], index=index, dtype="object")
+        extras = chunk.values[contract.extras_column]
+        if isinstance(extras, pa.Array):
+            typed[contract.extras_column] = pd.Series(pd.arrays.ArrowStringArray(extras), index=index)
+        else:
+            typed[contract.extras_column] = pd.Series(extras, index=index, dtype="object")
     rejected = combine(problems)
     good = pd.DataFrame(typed, index=index)
     if not rejected.empty:
@@ -166,8 +181,10 @@ def validate_chunk(chunk: RawChunk, contract: Contract) -> ChunkResult:
 def as_output_types(good: pd.DataFrame, contract: Contract) -> pd.DataFrame:
     dtypes = {column.name: PANDAS_DTYPES[column.kind] for column in contract.columns}
     if contract.extras_column:
-        dtypes[contract.extras_column] = "string"
-    return good.astype(dtypes)
+        dtypes[contract.extras_column] = TEXT_DTYPE
+    # Only the columns not typed yet: astype costs ~1.5 ms per chunk even when nothing changes.
+    changes = {name: dtype for name, dtype in dtypes.items() if good[name].dtype != dtype}
+    return good.astype(changes) if changes else good
 
 
 def empty_good(contract: Contract) -> pd.DataFrame:
@@ -175,8 +192,8 @@ def empty_good(contract: Contract) -> pd.DataFrame:
     return as_output_types(pd.DataFrame({name: [] for name in contract.output_columns}, index=index), contract)
 
 
-def check_column(raw: pd.Series, column: Column) -> tuple[pd.Series, pd.DataFrame]:
-    """The column's typed values (bad ones are NaN/NaT) and its rejections.
+def check_column(raw: pd.Series, column: Column) -> tuple[pd.Series, list[pd.DataFrame]]:
+    """The column's typed values (bad ones are NaN/NaT) and its rejections (frames of REJECTION_COLUMNS).
 
     `raw` holds text ("" when missing) or None for a value the parser already rejected (wrong_type),
     which gets no second reason here.
@@ -208,16 +225,72 @@ def check_column(raw: pd.Series, column: Column) -> tuple[pd.Series, pd.DataFram
         values = pd.to_numeric(candidates, errors="coerce").astype("float64")
         checks = numeric_checks(values, column)
     failures += [(present & np.asarray(failed, dtype=bool), reason, detail) for failed, reason, detail in checks]
-    bad = np.zeros(len(raw), dtype=bool)
+    bad, found = first_failures(failures, len(raw), lambda hit: text[hit], column.name)
+    if bad.any() or any_rejected_before:
+        values = values.where(~bad & ~rejected_before)
+    return values, found
+
+
+def python_values(values: list[str | None] | pa.Array) -> list[str | None] | np.ndarray:
+    return values.to_numpy(zero_copy_only=False) if isinstance(values, pa.Array) else values
+
+
+def check_arrow_column(values: pa.Array, column: Column, index: pd.Index) -> tuple[pd.Series, list[pd.DataFrame]]:
+    """check_column for a STR or TIMESTAMP column read by Arrow (text, no nulls, no value rejected
+    before): the same checks in the same order and the same rejections, computed by Arrow instead
+    of on a Python object per value. Measured on the 1M-row events file, reading and checking
+    took ~1 s less (no object per value, no conversion back to Arrow for the COPY and Parquet).
+    The typed values of rejected rows are left as they are: validate_chunk drops those rows."""
+    empty = pc.equal(values, "")
+    missing = empty.to_numpy(zero_copy_only=False)
+    present = ~missing
+    candidates = values if not missing.any() else pc.if_else(empty, pa.scalar(None, pa.string()), values)
+    failures: list[tuple[np.ndarray, str, str]] = []
+    if not column.nullable:
+        failures.append((missing, MISSING_VALUE, "a value is required"))
+    if column.kind == STR:
+        # Text decoded from UTF-8 holds no lone surrogate; a NUL is all there is to look for.
+        checks = [(pc.match_substring(values, "\x00"), NOT_ALLOWED, "contains a NUL character or a lone surrogate")]
+        if column.allowed is not None:
+            allowed = ", ".join(sorted(column.allowed))
+            known = pc.is_in(values, value_set=pa.array(sorted(column.allowed), type=pa.string()))
+            checks.append((pc.invert(known), NOT_ALLOWED, f"not one of the allowed values: {allowed}"))
+        typed = pd.Series(pd.arrays.ArrowStringArray(candidates), index=index)
+    else:
+        parsed = arrow_timestamps(candidates)
+        checks = [(pc.is_null(parsed), BAD_TIMESTAMP, TIMESTAMP_RULE)]
+        typed = utc_series(parsed, index)
+    failures += [(present & failed.to_numpy(zero_copy_only=False), reason, detail) for failed, reason, detail in checks]
+
+    def texts(hit: np.ndarray) -> pd.Series:
+        return pd.Series(values.filter(pa.array(hit)).to_pylist(), index=index[hit], dtype="object")
+
+    _, found = first_failures(failures, len(values), texts, column.name)
+    return typed, found
+
+
+def first_failures(
+    failures: list[tuple[np.ndarray, str, str]], rows: int, texts: Callable[[np.ndarray], pd.Series], column: str
+) -> tuple[np.ndarray, list[pd.DataFrame]]:
+    """Which values failed a check, and their rejections: each value gets the first check it fails
+    (its most basic problem). `texts(hit)`: the values of the rows in `hit`, by row_number."""
+    bad = np.zeros(rows, dtype=bool)
     found: list[pd.DataFrame] = []
     for failed, reason, detail in failures:
         hit = failed & ~bad
         if hit.any():
             bad |= hit
-            found.append(rejections(text[hit], column.name, reason, detail))
-    if bad.any() or any_rejected_before:
-        values = values.where(~bad & ~rejected_before)
-    return values, combine(found)
+            found.append(rejections(texts(hit), column, reason, detail))
+    return bad, found
+
+
+def utc_series(timestamps: pa.Array, index: pd.Index) -> pd.Series:
+    """timestamp[us, UTC] values as a datetime64[us, UTC] series (NaT for null), from their numbers:
+    Arrow's to_pandas() localises them again, ~7x slower."""
+    micros = timestamps.cast(pa.int64())
+    if micros.null_count:
+        micros = pc.fill_null(micros, np.iinfo(np.int64).min)  # NaT
+    return pd.Series(pd.DatetimeIndex(micros.to_numpy().view("datetime64[us]")).tz_localize("UTC"), index=index)
 
 
 def has_unstorable(text: pd.Series) -> np.ndarray:

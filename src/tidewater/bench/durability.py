@@ -1,5 +1,5 @@
 """The durability group: what TIDEWATER_POSTGRES_DURABLE=1 costs. The same measurements (the 1M-row
-events file, the fan-out of 1,000 small files) on the same stack, with the bench's PostgreSQL
+events file, its `psql \\copy` floor, the fan-out of 1,000 small files) on the same stack, with the bench's PostgreSQL
 restarted with PostgreSQL's crash-safe defaults (fsync and full_page_writes on) and
 without them (the default of the host backend), one after the other in one run."""
 
@@ -12,7 +12,7 @@ from tidewater.bench.stack import BenchFailure, BenchStack
 from tidewater.stack.host import HostStack
 from tidewater.stack.postgres import PostgresCluster
 
-FIGURES = ("events_1m_rows_per_s", "fanout_wall_s", "fanout_files_per_s")
+FIGURES = ("events_1m_rows_per_s", "copy_floor_rows_per_s", "fanout_wall_s", "fanout_files_per_s")
 
 
 def restart_postgres(bench: BenchStack, cluster: PostgresCluster) -> None:
@@ -37,7 +37,7 @@ def measure(bench: BenchStack, runs: int) -> dict:
             restart_postgres(bench, replace(recorded, durable=durable))
             bench.progress.say(f"durability: PostgreSQL restarted {label} (fsync {'on' if durable else 'off'})")
             bench.ensure_schema()
-            figures = {**loads.throughput(bench, runs), **measures.fanout(bench, runs)}
+            figures = {**loads.throughput(bench, runs), **loads.copy_floor(bench, runs), **measures.fanout(bench, runs)}
             results.update({f"{label}_{name}": figures[name] for name in FIGURES})
     finally:
         restart_postgres(bench, recorded)

@@ -191,7 +191,8 @@ class BenchStack:
     def reset_housing(self) -> None:
         """No housing rows, summary or housing ledger rows: the latency runs start from the same state
         whatever ran before (and re-uploading the same bytes is not a duplicate)."""
-        self.execute("TRUNCATE housing, housing_summary_statistics")
+        # the summary's state table too (tables.py: the sums behind its averages)
+        self.execute("TRUNCATE housing, housing_summary_statistics, housing_summary_statistics__sums")
         self.execute("DELETE FROM ingested_files WHERE dataset = 'housing'")
 
     def insert_ledger_row(self, key: str) -> int:
