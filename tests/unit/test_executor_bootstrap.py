@@ -521,6 +521,7 @@ def test_a_saved_change_takes_effect_on_the_next_invocation_and_a_broken_one_kee
     (source / "devapp.py").write_text("from devpkg.answer import VALUE\n\ndef handler(event, context):\n"
                                       "    return VALUE\n")  # fmt: skip
     monkeypatch.syspath_prepend(str(source))
+    monkeypatch.setattr(sys, "dont_write_bytecode", sys.dont_write_bytecode)  # the reloader turns it on
     reloader = bootstrap.DevReloader([str(source)], "devapp.handler")
     handler = bootstrap.load_handler("devapp.handler")
     assert reloader.current_handler(handler) is handler and handler({}, None) == "first"
@@ -539,6 +540,27 @@ def test_a_saved_change_takes_effect_on_the_next_invocation_and_a_broken_one_kee
     assert reloader.current_handler(handler)({}, None) == "fixed"
     for name in ("devapp", "devpkg", "devpkg.answer"):
         sys.modules.pop(name, None)
+
+
+def test_two_saves_of_the_same_size_within_one_second_both_take_effect(tmp_path, monkeypatch):
+    """Python's bytecode cache checks a source by its mtime in whole seconds and its size: a second
+    save of the same length within the same second would import the first save's bytecode (make
+    bench's edit group found it: the edited log line of the 4th quick edit never appeared)."""
+    source = tmp_path / "functions"
+    source.mkdir()
+    app = source / "devsame.py"
+    app.write_text("def handler(event, context):\n    return 'edit 1'\n")
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)  # as in a function's environment
+    monkeypatch.syspath_prepend(str(source))
+    reloader = bootstrap.DevReloader([str(source)], "devsame.handler")
+    handler = bootstrap.load_handler("devsame.handler")
+    second = int(app.stat().st_mtime)
+    for edit in range(2, 6):
+        app.write_text(f"def handler(event, context):\n    return 'edit {edit}'\n")
+        os.utime(app, ns=(second * 10**9 + edit * 1000, second * 10**9 + edit * 1000))  # same second, same size
+        handler = reloader.current_handler(handler)
+        assert handler({}, None) == f"edit {edit}"
+    sys.modules.pop("devsame", None)
 
 
 def test_dev_sources_come_before_the_task_root(monkeypatch, tmp_path):

@@ -22,9 +22,11 @@ not be interrupted from inside this process anyway.
 
 from __future__ import annotations
 
+import contextlib
 import decimal
 import http.client
 import importlib
+import importlib.util
 import json
 import logging
 import math
@@ -622,12 +624,20 @@ class DevReloader:
         self.sources = [os.path.realpath(source) for source in sources]
         self.handler_spec = handler_spec
         self.fingerprint = sources_fingerprint(self.sources)
+        # Python trusts cached bytecode whose source has the same mtime in whole seconds and the same
+        # size: a second save of the same length within a second would run the first one's code. So
+        # the work tree's sources are never cached (and a changed file's cache is dropped below).
+        sys.dont_write_bytecode = True
 
     def current_handler(self, handler):
         fingerprint = sources_fingerprint(self.sources)
         if fingerprint == self.fingerprint:
             return handler
         changed = sorted({path for path, *_ in set(fingerprint) ^ set(self.fingerprint)})
+        for path in changed:
+            if path.endswith(".py"):
+                with contextlib.suppress(OSError, ValueError):
+                    os.remove(importlib.util.cache_from_source(path))
         for name, module in list(sys.modules.items()):
             path = os.path.realpath(getattr(module, "__file__", None) or "")
             if any(path.startswith(source + os.sep) for source in self.sources):
