@@ -319,7 +319,8 @@ def edit_to_effect(bench: BenchStack, runs: int) -> dict:
         original = app.read_text()
         record = tree / "dev.json"
         s3, bucket = bench.client("s3"), bench.outputs["raw_bucket"]
-        lines = (bench.root / HOUSING_FILE).read_bytes().splitlines(keepends=True)[:6]
+        # more rows than uploads, so every rotation is distinct bytes (a repeat would be a duplicate)
+        lines = (bench.root / HOUSING_FILE).read_bytes().splitlines(keepends=True)[: runs + 4]
         timings = []
         dev.start(bench.pipeline, tree, record)
         try:
