@@ -78,8 +78,11 @@ ensure_compose() {
 have_image() {
   docker image inspect "$1" >/dev/null 2>&1 && return 0
   say "pulling $1"
-  timeout 300 docker pull -q "$1" >/dev/null 2>"${TMPDIR:-/tmp}/tidewater-pull.err" && return 0
-  say "cannot pull $1: $(tail -n1 "${TMPDIR:-/tmp}/tidewater-pull.err")"
+  local error
+  if error=$(timeout 300 docker pull -q "$1" 2>&1 >/dev/null); then
+    return 0
+  fi
+  say "cannot pull $1: $(printf '%s\n' "$error" | tail -n1)"
   return 1
 }
 
