@@ -9,6 +9,7 @@ PutMetricAlarm is called: docs/emulators.md lists what that means for the pipeli
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -81,3 +82,40 @@ def test_an_alarm_fires_on_the_metric_data_put_to_it(stack):
         wait_until(lambda: alarm_state(cloudwatch, name) == "ALARM", ALARM_WAIT_S, f"{name} in ALARM", interval=1)
     finally:
         cloudwatch.delete_alarms(AlarmNames=[name])
+
+
+@pytest.mark.emulator_gap("ministack", "its SQS publishes no AWS/SQS metrics")
+def test_every_message_sent_received_and_deleted_is_counted_once(stack):
+    # LocalStack's per-message SQS data points go through our batch_cloudwatch_metrics hook (a buffer
+    # sent once a second): the statistics must be exactly what one data point per call gives.
+    sqs, cloudwatch = stack.client("sqs"), stack.client("cloudwatch")
+    name = f"tw-mon-{uuid.uuid4().hex[:8]}"
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    start = datetime.now(UTC) - timedelta(minutes=5)
+    bodies = [f"message {i}" + "x" * (i % 7) for i in range(57)]
+    try:
+        for first in range(0, len(bodies), 10):
+            sqs.send_message_batch(QueueUrl=url, Entries=[
+                {"Id": str(i), "MessageBody": body} for i, body in enumerate(bodies[first:first + 10])])  # fmt: skip
+        received = 0
+        while received < len(bodies):
+            messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1)["Messages"]
+            received += len(messages)
+            sqs.delete_message_batch(QueueUrl=url, Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)])  # fmt: skip
+
+        def statistic(metric: str, stat: str) -> float | None:
+            points = cloudwatch.get_metric_statistics(
+                Namespace="AWS/SQS", MetricName=metric, Dimensions=[{"Name": "QueueName", "Value": name}],
+                StartTime=start, EndTime=datetime.now(UTC) + timedelta(minutes=5), Period=3600, Statistics=[stat],
+            )["Datapoints"]  # fmt: skip
+            return sum(p[stat] for p in points) if points else None
+
+        wait_until(lambda: statistic("NumberOfMessagesDeleted", "Sum") == len(bodies), 30, "every delete counted")
+        assert statistic("NumberOfMessagesSent", "Sum") == len(bodies)
+        assert statistic("NumberOfMessagesReceived", "Sum") == len(bodies)
+        assert statistic("SentMessageSize", "SampleCount") == len(bodies)
+        assert statistic("SentMessageSize", "Sum") == sum(len(b) for b in bodies)
+        assert statistic("SentMessageSize", "Maximum") == max(len(b) for b in bodies)
+    finally:
+        sqs.delete_queue(QueueUrl=url)

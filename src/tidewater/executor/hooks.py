@@ -20,16 +20,35 @@ long-poll. A mapping without a batching window now long-polls for up to LONG_POL
 first message ends the wait at once, and the ones already there come with it (LocalStack's
 receive, without its override header, does not wait to fill the batch). A mapping with a window
 keeps it.
+
+batch_cloudwatch_metrics - for a stack that takes files for hours. LocalStack sends a CloudWatch
+data point for every SQS send, receive and delete (three threads, one PutMetricData and one SQLite
+commit each: they fell behind at a few messages a second, and the waiting work grew by ~3 KB a
+message without end) and starts a thread per Lambda invocation for its Invocations data point,
+which it keeps in its shutdown list for good (~5 KB an invocation). Both grew LocalStack by tens of
+KB per file in a soak. The data points now go to a buffer (metric_buffer.py) sent once a second,
+the same values and counts, so alarms and statistics see what they saw; the per-invocation threads
+are no longer kept.
 """
 
 from __future__ import annotations
 
+import functools
+import logging
 import os
+import threading
+import time
+from datetime import UTC, datetime
 
 from localstack import config
 from localstack.runtime import hooks
 
+from tidewater.executor.metric_buffer import MetricBuffer, Series
+
+LOG = logging.getLogger(__name__)
+
 LONG_POLL_SECONDS = 2  # also bounds how long a deleted or disabled mapping's last poll can block
+METRIC_FLUSH_SECONDS = 1.0
 
 
 @hooks.on_infra_start(priority=100)
@@ -62,3 +81,45 @@ def long_poll_sqs_event_sources() -> None:
             self.maximum_batching_window = LONG_POLL_SECONDS
 
     sqs_poller.SqsPoller.__init__ = create_long_polling
+
+
+@hooks.on_infra_start(priority=100)
+def batch_cloudwatch_metrics() -> None:
+    from localstack.aws.connect import connect_to
+    from localstack.services.lambda_.invocation import version_manager
+    from localstack.services.sqs.provider import CloudwatchDispatcher
+    from localstack.utils import threads
+
+    buffer = MetricBuffer()
+
+    # Same signature as CloudwatchDispatcher.dispatch_sqs_metric (LocalStack 4.14.0).
+    def dispatch_sqs_metric(self, account_id, region, queue_name, metric, value=1, unit="Count"):
+        if self.running:
+            buffer.add(Series(account_id, region, "AWS/SQS", metric, (("QueueName", queue_name),), unit), value)
+
+    def lambda_metrics(*metrics: str):
+        # Same signature as record_cw_metric_invocation / record_cw_metric_error.
+        def record(function_name: str, account_id: str, region_name: str) -> None:
+            for metric in metrics:
+                buffer.add(Series(account_id, region_name, "AWS/Lambda", metric,
+                                  (("FunctionName", function_name),), None), 1)
+        return record
+
+    CloudwatchDispatcher.dispatch_sqs_metric = dispatch_sqs_metric
+    version_manager.record_cw_metric_invocation = lambda_metrics("Invocations")
+    version_manager.record_cw_metric_error = lambda_metrics("Invocations", "Errors")
+    version_manager.start_thread = functools.partial(threads.start_thread, _shutdown_hook=False)
+
+    def flush_forever() -> None:
+        while True:
+            time.sleep(METRIC_FLUSH_SECONDS)
+            for batch in buffer.drain(datetime.now(UTC)):
+                try:
+                    cloudwatch = connect_to(aws_access_key_id=batch.account_id, region_name=batch.region).cloudwatch
+                    cloudwatch.put_metric_data(Namespace=batch.namespace, MetricData=batch.metric_data)
+                except Exception as e:  # as LocalStack's own publishers: a lost data point is logged, not raised
+                    LOG.info("Unable to put %d %s data points to CloudWatch: %s",
+                             len(batch.metric_data), batch.namespace, e)
+
+    threading.Thread(target=flush_forever, name="tidewater-cloudwatch-metrics", daemon=True).start()
+
