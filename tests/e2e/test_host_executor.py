@@ -19,6 +19,7 @@ import zipfile
 
 import pytest
 
+from tests.stacks import wait_until
 from tidewater.stack.procs import pid_alive
 
 pytestmark = [pytest.mark.e2e]
@@ -464,3 +465,73 @@ def test_sqs_event_source_mapping_drives_the_function(functions, host_stack):
         messages = sqs.receive_message(QueueUrl=out_url, WaitTimeSeconds=1).get("Messages", [])
         bodies = [m["Body"] for m in messages]
     assert bodies == [f"seen:hello-{suffix}"]
+
+
+SLOW_FORWARDER = """
+import json, os, time, boto3
+SQS = boto3.client("sqs")
+def handler(event, context):
+    start = time.time()
+    time.sleep(1.5)
+    for record in event["Records"]:
+        SQS.send_message(QueueUrl=os.environ["OUT_URL"], MessageBody=json.dumps(
+            {"body": record["body"], "start": start, "end": time.time()}))
+    return {"batchItemFailures": []}
+"""
+
+
+def most_at_once(functions, host_stack, *, messages: int, fifo: bool = False, maximum_concurrency=None) -> int:
+    """Send `messages` to a queue whose mapping (batch size 1) drives a function that takes 1.5 s;
+    how many invocations ran at the same time, at most."""
+    sqs = host_stack.client("sqs")
+    suffix = uuid.uuid4().hex[:8]
+    attributes = {"FifoQueue": "true", "ContentBasedDeduplication": "true"} if fifo else {}
+    source_url = sqs.create_queue(QueueName=f"tw-exec-in-{suffix}" + (".fifo" if fifo else ""),
+                                  Attributes=attributes)["QueueUrl"]  # fmt: skip
+    functions.queue_urls.append(source_url)
+    out_url = sqs.create_queue(QueueName=f"tw-exec-out-{suffix}")["QueueUrl"]
+    functions.queue_urls.append(out_url)
+    source_arn = sqs.get_queue_attributes(QueueUrl=source_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    name = functions.create(SLOW_FORWARDER, env={"OUT_URL": out_url})
+    scaling = {"ScalingConfig": {"MaximumConcurrency": maximum_concurrency}} if maximum_concurrency else {}
+    mapping = functions.lam.create_event_source_mapping(EventSourceArn=source_arn, FunctionName=name, BatchSize=1,
+                                                       **scaling)  # fmt: skip
+    functions.mappings.append(mapping["UUID"])
+    wait_until(lambda: functions.lam.get_event_source_mapping(UUID=mapping["UUID"])["State"] == "Enabled", 30,
+               "the mapping enabled")  # fmt: skip
+
+    for i in range(messages):
+        group = {"MessageGroupId": "one"} if fifo else {}
+        sqs.send_message(QueueUrl=source_url, MessageBody=f"m{i}", **group)
+    seen: dict[str, dict] = {}
+
+    def all_forwarded() -> bool:
+        for m in sqs.receive_message(QueueUrl=out_url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", []):
+            record = json.loads(m["Body"])
+            seen[record["body"]] = record
+            sqs.delete_message(QueueUrl=out_url, ReceiptHandle=m["ReceiptHandle"])
+        return len(seen) == messages
+
+    wait_until(all_forwarded, 90, f"{messages} messages through the function")
+    if fifo:
+        in_order = [r["body"] for r in sorted(seen.values(), key=lambda r: r["start"])]
+        assert in_order == [f"m{i}" for i in range(messages)]
+    edges = sorted([(r["start"], 1) for r in seen.values()] + [(r["end"], -1) for r in seen.values()])
+    running = peak = 0
+    for _, step in edges:  # an end sorts before a start at the same instant
+        running += step
+        peak = max(peak, running)
+    return peak
+
+
+def test_a_standard_queues_mapping_invokes_several_batches_at_once(functions, host_stack):
+    # AWS starts five pollers per SQS mapping; LocalStack ran one (the several_sqs_pollers hook)
+    assert most_at_once(functions, host_stack, messages=8) >= 3
+
+
+def test_maximum_concurrency_caps_the_invocations_at_once(functions, host_stack):
+    assert most_at_once(functions, host_stack, messages=6, maximum_concurrency=2) == 2
+
+
+def test_a_fifo_queues_mapping_keeps_one_poller_and_the_order(functions, host_stack):
+    assert most_at_once(functions, host_stack, messages=4, fifo=True) == 1
