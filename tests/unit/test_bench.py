@@ -248,3 +248,21 @@ def test_extra_var_files_come_after_local_tfvars(tmp_path):
     assert var_files == ["-var-file=envs/local.tfvars", f"-var-file={tmp_path / 'bench.tfvars'}",
                          f"-var-file={tmp_path / 'more.tfvars'}"]  # fmt: skip
     assert [a for a in terraform_args(tmp_path) if a.startswith("-var-file=")] == ["-var-file=envs/local.tfvars"]
+
+
+@pytest.mark.parametrize(("runs", "says"), [(None, "from a later `--only` run (d2)"),
+                                            (2, "from 2 later `--only` runs, the last (d2)")])  # fmt: skip
+def test_the_caption_names_the_groups_measured_after_the_full_run(runs, says):
+    figures = {"date": "d1", "bench_only_groups": "fanout,throughput", "bench_only_date": "d2"}
+    if runs:
+        figures["bench_only_runs"] = runs
+    assert f"Figures of fanout, throughput {says}." in results.caption(figures)
+
+
+def test_only_runs_after_a_full_run_add_up_in_the_marks():
+    full = {"date": "d1", "fanout_files_per_s": 30.0, "events_1m_rows_per_s": 1.0}
+    first = results.merge_only_run(full, {"date": "d2", "fanout_files_per_s": 28.0}, ["fanout"], 40.0)
+    second = results.merge_only_run(first, {"date": "d3", "events_1m_rows_per_s": 2.0}, ["throughput"], 30.0)
+    assert (second["date"], second["fanout_files_per_s"], second["events_1m_rows_per_s"]) == ("d1", 28.0, 2.0)
+    assert (second["bench_only_groups"], second["bench_only_runs"], second["bench_only_date"]) == \
+        ("fanout,throughput", 2, "d3")

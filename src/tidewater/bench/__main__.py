@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from tidewater.bench import durability, loads, measures, sidebyside, updeploy
 from tidewater.bench.results import (
     emulators_table,
-    merge,
+    merge_only_run,
     missing_keys,
     read_json,
     text_table,
@@ -149,9 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     results_path = bench.root / "bench" / "results.json"
     if args.only:
         # Iterating on some groups: their figures replace those of the last full run.
-        only = {"bench_only_groups": ",".join(args.groups), "bench_only_date": results.pop("date"),
-                "bench_only_wall_s": round(progress.elapsed, 1)}  # fmt: skip
-        results = merge(read_json(results_path), {**results, **only})
+        results = merge_only_run(read_json(results_path), results, args.groups, round(progress.elapsed, 1))
     else:
         results = with_ratios({**results, "bench_groups": ",".join(args.groups),
                                "bench_wall_s": round(progress.elapsed, 1)})  # fmt: skip

@@ -82,6 +82,15 @@ def merge(previous: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     return with_ratios({**previous, **new})
 
 
+def merge_only_run(previous: dict[str, Any], new: dict[str, Any], groups: list[str], wall_s: float) -> dict[str, Any]:
+    """An `--only` run's figures over the previous file's; the marks name every group measured since
+    the last full run (not only this run's), how many such runs there were and when the last one was."""
+    earlier = [g for g in previous.get("bench_only_groups", "").split(",") if g and g not in groups]
+    marks = {"bench_only_groups": ",".join([*earlier, *groups]), "bench_only_date": new.get("date"),
+             "bench_only_runs": previous.get("bench_only_runs", 0) + 1, "bench_only_wall_s": wall_s}  # fmt: skip
+    return merge(previous, {**{k: v for k, v in new.items() if k != "date"}, **marks})
+
+
 def check_flat(results: dict[str, Any]) -> None:
     for key, value in results.items():
         if not isinstance(key, str) or isinstance(value, dict | list | tuple | set) or value is None:
@@ -196,8 +205,10 @@ def caption(results: dict[str, Any]) -> str:
         parts.append(f"`make bench` took {results['bench_wall_s'] / 60:.1f} min")
     text = ", ".join(parts) + "."
     if results.get("bench_only_groups"):
-        text += (f" Figures of {results['bench_only_groups'].replace(',', ', ')} from a later `--only` run "
-                 f"({results.get('bench_only_date', '?')}).")  # fmt: skip
+        runs = results.get("bench_only_runs", 1)
+        text += (f" Figures of {results['bench_only_groups'].replace(',', ', ')} from "
+                 + ("a later `--only` run" if runs == 1 else f"{runs} later `--only` runs, the last")
+                 + f" ({results.get('bench_only_date', '?')}).")  # fmt: skip
     return text
 
 
