@@ -19,6 +19,7 @@ from tidewater.chaos.faults import socket_owner
 from tidewater.chaos.files import LOADED, QUARANTINED, chaos_file, events
 from tidewater.chaos.invariants import LedgerRow, Observed, Upload, Uploads, Verdict, judge
 from tidewater.chaos.report import epoch_ends, passed, summarize, table
+from tidewater.chaos.soak import beyond_stored
 from tidewater.chaos.stack import kill_if_working_in, pids_working_in
 from tidewater.chaos.trials import TrialResult
 
@@ -246,3 +247,26 @@ def test_a_database_session_is_traced_to_the_process_holding_its_socket():
             assert socket_owner(port, []) is None
         finally:
             client.close()
+
+
+def soak_checks(emulator_mb, s3_mb, logs_mb):
+    return [{"files": 2500 * (i + 1), "emulator_mb": e, "s3_in_memory_mb": s, "log_events_mb": g}
+            for i, (e, s, g) in enumerate(zip(emulator_mb, s3_mb, logs_mb, strict=True))]  # fmt: skip
+
+
+def test_emulator_memory_that_follows_what_it_stores_levels_off():
+    result = beyond_stored(soak_checks([700, 800, 900, 1000], [50, 150, 250, 350], [5, 10, 15, 20]))
+    assert result["net_mb"] == [645, 640, 635, 630]
+    assert result["levels_off"] is True
+    assert result["emulator_kb_per_file"] == round(300 * 1024 / 7500, 1)
+    assert result["beyond_stored_kb_per_file"] == round(-15 * 1024 / 7500, 1)
+
+
+def test_emulator_memory_growing_beyond_what_it_stores_does_not_level_off():
+    result = beyond_stored(soak_checks([700, 800, 900, 1000], [50, 60, 70, 80], [5, 5, 5, 5]))
+    assert result["growth_mb"] == 180
+    assert result["levels_off"] is False
+
+
+def test_too_few_soak_checks_say_so():
+    assert beyond_stored(soak_checks([700, 800], [50, 60], [5, 5]))["levels_off"] is None

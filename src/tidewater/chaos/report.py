@@ -83,10 +83,27 @@ def table(results: dict[str, Any]) -> str:
         f"wall {results['wall_s']:,.0f} s" + (f", {results['files_per_s']:.1f} files/s" if "files_per_s" in results
                                               else "") + f"; PostgreSQL fsync {results.get('postgres_fsync', '?')}",
     ]  # fmt: skip
+    out += memory_lines(results)
     out.append("every invariant held" if passed(results) else
                f"INVARIANTS BROKEN in {results['trials_with_problems']} trial(s)"
                + (f"; harness error: {results['harness_error']}" if results.get("harness_error") else ""))  # fmt: skip
     return "\n".join(out) + "\n"
+
+
+def memory_lines(results: dict[str, Any]) -> list[str]:
+    """The soak's memory verdicts (nothing for the trials, which sample no memory)."""
+    out = []
+    for key, name in (("memory_environments", "function environments"), ("memory_emulator", "emulator"),
+                      ("memory_emulator_beyond_stored", "emulator less the S3 objects and log events it stores")):
+        m = results.get(key)
+        if not m or m.get("levels_off") is None:
+            continue
+        growth = (f"{m['second_quarter_mb']:,.0f} -> {m['last_quarter_mb']:,.0f} MB (second -> last quarter)"
+                  if "last_quarter_mb" in m else f"{m['net_mb'][1]:,.0f} -> {m['net_mb'][-1]:,.0f} MB "
+                  f"(second -> last check; {m['beyond_stored_kb_per_file']} KB per file, the emulator's "
+                  f"{m['emulator_kb_per_file']} KB less {m['stored_kb_per_file']} KB stored)")
+        out.append(f"memory of the {name}: {growth}, {'levels off' if m['levels_off'] else 'DOES NOT level off'}")
+    return out
 
 
 def write_json(path: Path, results: dict[str, Any]) -> None:

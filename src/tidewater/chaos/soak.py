@@ -2,6 +2,10 @@
 seconds (the kinds that leave the stack standing, in turn), the invariants checked at every quarter,
 and the memory of the emulator and of the processor's execution environments sampled all along.
 
+At every quarter the soak also weighs what the emulator keeps because it was asked to: the S3 object
+versions small enough for LocalStack to hold in memory and the CloudWatch log events. The emulator's
+memory less that (`memory_emulator_beyond_stored`) is what a leak would show.
+
 Not in the soak: `emulator_restart` (it empties the stack: the memory curve would start again) and
 `enospc` (it needs the environment to itself); the trials of `make chaos` cover both.
 """
@@ -27,6 +31,10 @@ CHECKS = 4  # invariant checks: after every quarter of the files
 KINDS = ("sigkill", "s3_errors", "postgres_crash", "same_bytes", "overwrite", "postgres_outage")
 ONE = Scale(kills=3, groups=1, overwrites=1, outage_s=60)  # one fault event of each kind
 S3_ERROR_WINDOW_S = 10
+# LocalStack 4.14's ephemeral S3 storage keeps an object version in memory below this size
+# (localstack/services/s3/storage/ephemeral.py: S3_MAX_FILE_SIZE_BYTES), in a temp file above it.
+S3_IN_MEMORY_BELOW = 512 * 1024
+MB = 1024 * 1024
 
 
 class MemorySampler(threading.Thread):
@@ -65,6 +73,45 @@ def levels_off(values: list[float]) -> dict:
             "levels_off": growth < max(0.1 * second, 20)}  # fmt: skip
 
 
+def stored_in_emulator(h: Harness) -> dict[str, float]:
+    """What the emulator holds now because it was asked to (MB): the bytes of every S3 object version
+    it keeps in memory, the stored bytes of every CloudWatch log group; and its resident memory."""
+    s3, logs = h.stack.client("s3"), h.stack.client("logs")
+    in_memory = 0
+    for bucket in s3.list_buckets()["Buckets"]:
+        for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket["Name"]):
+            in_memory += sum(v["Size"] for v in page.get("Versions", []) if v["Size"] < S3_IN_MEMORY_BELOW)
+    log_bytes = sum(group.get("storedBytes", 0)
+                    for page in logs.get_paginator("describe_log_groups").paginate()
+                    for group in page["logGroups"])  # fmt: skip
+    return {"emulator_mb": h.stack.rss_mb([h.stack.emulator_pid()]),
+            "s3_in_memory_mb": round(in_memory / MB, 1), "log_events_mb": round(log_bytes / MB, 1)}  # fmt: skip
+
+
+def memory_line(check: dict) -> str:
+    return (f"emulator {check['emulator_mb']:.0f} MB, of it stored: S3 objects {check['s3_in_memory_mb']:.0f} MB, "
+            f"log events {check['log_events_mb']:.0f} MB")  # fmt: skip
+
+
+def beyond_stored(checks: list[dict]) -> dict:
+    """The emulator's memory less what it stores, from the first quarter's check to the last: how
+    much it grew per file that way, and whether that levels off (the last check within 10% or 20 MB
+    of the second: the first quarter is warm-up)."""
+    if len(checks) < 3:
+        return {"levels_off": None, "note": "too few checks"}
+    net = [c["emulator_mb"] - c["s3_in_memory_mb"] - c["log_events_mb"] for c in checks]
+    stored = [c["s3_in_memory_mb"] + c["log_events_mb"] for c in checks]
+    files = checks[-1]["files"] - checks[0]["files"]
+
+    def per_file(values: list[float]) -> float | None:  # KB
+        return round((values[-1] - values[0]) * MB / 1024 / files, 1) if files else None
+
+    return {"net_mb": [round(v, 1) for v in net], "growth_mb": round(net[-1] - net[1], 1),
+            "emulator_kb_per_file": per_file([c["emulator_mb"] for c in checks]),
+            "stored_kb_per_file": per_file(stored), "beyond_stored_kb_per_file": per_file(net),
+            "levels_off": net[-1] - net[1] < max(0.1 * net[1], 20)}  # fmt: skip
+
+
 def inject(h: Harness, kind: str) -> int:
     """One fault event of `kind`, in the middle of the flow; how many faults it injected."""
     if kind == "sigkill":
@@ -97,6 +144,7 @@ def run(h: Harness, files: int) -> tuple[list[TrialResult], dict]:
     sampler.start()
     kinds = itertools.cycle(KINDS)
     segments: list[TrialResult] = []
+    checks: list[dict] = []
     checkpoints = [round(files * (i + 1) / CHECKS) for i in range(CHECKS)]
     started = time.monotonic()
     next_fault = started + EVERY_S
@@ -114,12 +162,14 @@ def run(h: Harness, files: int) -> tuple[list[TrialResult], dict]:
                 time.sleep(0.5)
             dlq_before, dlq_after = h.settle()
             verdict, _ = h.check(dlq_after)
+            checks.append({"files": h.files_uploaded, **stored_in_emulator(h)})
             segments.append(TrialResult("soak", number, sum(injected.values()), h.files_uploaded - uploaded_before,
                                         round(time.monotonic() - segment_started, 1), dlq_before, dlq_after, verdict,
                                         {"faults": dict(injected)}, fault_kinds=dict(injected)))  # fmt: skip
             h.say(f"soak: {h.files_uploaded:,}/{files:,} files after {time.monotonic() - started:.0f}s; faults "
                   f"{dict(injected)}; DLQ {dlq_before} -> {dlq_after}; "
-                  f"{'invariants hold' if verdict.ok else f'{verdict.problem_count} PROBLEM(S)'}")  # fmt: skip
+                  f"{'invariants hold' if verdict.ok else f'{verdict.problem_count} PROBLEM(S)'}; "
+                  f"{memory_line(checks[-1])}")  # fmt: skip
             for problem in verdict.problems[:10]:
                 h.say(f"   ! {problem}")
     finally:
@@ -133,5 +183,7 @@ def run(h: Harness, files: int) -> tuple[list[TrialResult], dict]:
         "soak_files_per_s": round(files / (time.monotonic() - started), 2),
         "memory_emulator": levels_off(emulator),
         "memory_environments": levels_off(environments),
+        "memory_emulator_beyond_stored": beyond_stored(checks),
+        "memory_checks": checks,  # at every quarter: files, emulator MB, of it S3 objects and log events
         "memory_samples": [list(s) for s in sampler.samples[::step]],  # seconds, emulator MB, environments MB, count
     }
