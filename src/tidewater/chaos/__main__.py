@@ -121,8 +121,10 @@ def main(argv: list[str] | None = None) -> int:
             harness.close()
         stack.s3_errors(0, {})
         if args.keep:
+            # `tidewater down` knows nothing of the chaos tmpfs: the hint names its unmount too.
+            unmount = f" && umount --lazy {stack.tmpfs}" if stack.has_tmpfs else ""
             progress.say(f"--keep: the chaos stack stays up ({stack.state}); stop it with "
-                         f"TIDEWATER_STATE_DIR={stack.state} {sys.executable} -m tidewater down")  # fmt: skip
+                         f"TIDEWATER_STATE_DIR={stack.state} {sys.executable} -m tidewater down{unmount}")  # fmt: skip
         else:
             progress.say("tearing the chaos stack down")
             try:
