@@ -19,7 +19,7 @@ from tidewater.chaos.faults import socket_owner
 from tidewater.chaos.files import LOADED, QUARANTINED, chaos_file, events
 from tidewater.chaos.invariants import LedgerRow, Observed, Upload, Uploads, Verdict, judge
 from tidewater.chaos.report import epoch_ends, passed, summarize, table
-from tidewater.chaos.soak import beyond_stored
+from tidewater.chaos.soak import S3_BOOKKEEPING_PER_VERSION, S3_IN_MEMORY_BELOW, beyond_stored, stored_in_emulator
 from tidewater.chaos.stack import kill_if_working_in, pids_working_in
 from tidewater.chaos.trials import TrialResult
 
@@ -266,6 +266,39 @@ def test_emulator_memory_growing_beyond_what_it_stores_does_not_level_off():
     result = beyond_stored(soak_checks([700, 800, 900, 1000], [50, 60, 70, 80], [5, 5, 5, 5]))
     assert result["growth_mb"] == 180
     assert result["levels_off"] is False
+
+
+class FakeEmulator:
+    """Just enough of a chaos stack for stored_in_emulator: two buckets of versions, a log group."""
+
+    pages = {"raw": [{"Versions": [{"Size": 10_000}] * 60 + [{"Size": S3_IN_MEMORY_BELOW}]},
+                     {"Versions": [{"Size": 10_000}] * 40}],
+             "processed": [{"DeleteMarkers": [{"Key": "gone"}]}]}  # fmt: skip
+
+    def client(self, service):
+        return self
+
+    def list_buckets(self):
+        return {"Buckets": [{"Name": name} for name in self.pages]}
+
+    def get_paginator(self, operation):
+        if operation == "list_object_versions":
+            return type("Paginator", (), {"paginate": lambda _, Bucket: self.pages[Bucket]})()
+        return type("Paginator", (), {"paginate": lambda _: [{"logGroups": [{"storedBytes": 3 * 1024 * 1024}, {}]}]})()
+
+    def emulator_pid(self):
+        return 1
+
+    def rss_mb(self, pids):
+        return 700.0
+
+
+def test_what_the_emulator_stores_counts_each_version_it_keeps_in_memory_with_its_bookkeeping():
+    check = stored_in_emulator(type("H", (), {"stack": FakeEmulator()})())
+    # the version of 512 KiB lives in a temp file, not in memory; the delete marker holds no bytes
+    assert check["s3_versions_in_memory"] == 100
+    assert check["s3_in_memory_mb"] == round(100 * (10_000 + S3_BOOKKEEPING_PER_VERSION) / 1024 / 1024, 1) == 1.3
+    assert check["log_events_mb"] == 3.0 and check["emulator_mb"] == 700.0
 
 
 def test_too_few_soak_checks_say_so():

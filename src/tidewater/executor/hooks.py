@@ -39,6 +39,14 @@ mapping's ScalingConfig.MaximumConcurrency. Each mapping of a standard queue now
 SQS_POLLERS pollers (TIDEWATER_SQS_POLLERS, default 5), at most MaximumConcurrency; FIFO queues keep
 one, as their order needs. LocalStack's own loop stays the first poller and keeps the mapping's
 states; the others stop with it, and it closes the poller only after they have stopped.
+list_by_raw_key - for listing a partitioned bucket. boto3 (and the AWS CLI) ask every
+ListObjects, ListObjectsV2 and ListObjectVersions for EncodingType=url. LocalStack then compares the
+URL-encoded keys with the raw key marker the client sends back, and sorts by the raw key but
+compares encoded ones: in a bucket of `dt=` partition keys ('=' becomes %3D, which sorts below '=')
+the next page skipped every key after the marker up to the next top-level prefix (measured: 3,000 of
+the 9,499 objects of the chaos stack's processed bucket listed by ListObjectVersions; the soak took
+the rest for memory nobody stored), and ListObjectsV2 listed keys twice. Each listing now pages by
+raw keys, as S3 does, and encodes the key-valued fields of its answer afterwards, as S3 does.
 """
 
 from __future__ import annotations
@@ -195,3 +203,36 @@ def several_sqs_pollers() -> None:
             self.poller.close = close
 
     EsmWorker.poller_loop = poller_loop
+
+
+# The key-valued fields S3 URL-encodes when a listing asks for EncodingType=url (and botocore
+# decodes): in each listed item, and at the top of the answer.
+ENCODED_ITEMS = {"Contents": "Key", "Versions": "Key", "DeleteMarkers": "Key", "CommonPrefixes": "Prefix"}
+ENCODED_FIELDS = ("Prefix", "Delimiter", "Marker", "NextMarker", "KeyMarker", "NextKeyMarker", "StartAfter")
+
+
+@hooks.on_infra_start(priority=100)
+def list_by_raw_key() -> None:
+    from urllib.parse import quote  # as LocalStack's S3 provider encodes
+
+    from localstack.services.s3.provider import S3Provider
+
+    def paged_by_raw_key(listing):
+        @functools.wraps(listing)
+        def list_then_encode(self, *args, **kwargs):
+            if kwargs.get("encoding_type") != "url":
+                return listing(self, *args, **kwargs)
+            response = listing(self, *args, **(kwargs | {"encoding_type": None}))
+            for items, field in ENCODED_ITEMS.items():
+                for item in response.get(items, ()):
+                    item[field] = quote(item[field])
+            for field in ENCODED_FIELDS:
+                if response.get(field):
+                    response[field] = quote(response[field])
+            response["EncodingType"] = "url"
+            return response
+
+        return list_then_encode
+
+    for name in ("list_objects", "list_objects_v2", "list_object_versions"):
+        setattr(S3Provider, name, paged_by_raw_key(getattr(S3Provider, name)))
