@@ -1,8 +1,9 @@
 """What our stack needs of the emulator's AWS API, checked on whichever emulator the session runs.
 
-Each test shows one behaviour AWS has and Terraform or the functions rely on; on MiniStack two of
-them hold only thanks to our start-up patches (src/tidewater/ministack_patches/patches.py), and
-the function's imports only thanks to the runtime venv (on LocalStack: our executor plugin).
+Each test shows one behaviour AWS has and Terraform, the functions or the tools rely on; some hold
+only thanks to our start-up patches - on MiniStack src/tidewater/ministack_patches/patches.py, on
+LocalStack src/tidewater/executor/hooks.py (the listings) - and the function's imports only thanks
+to the runtime venv (on LocalStack: our executor plugin).
 """
 
 from __future__ import annotations
@@ -200,10 +201,7 @@ PARTITIONED_KEYS = sorted([f"events/dt=2025-07-0{day}/{n:06d}.parquet" for day i
                           + ["events/dt-legacy.txt", "housing/dt=2025-07-01/a b+c%.csv"])  # fmt: skip
 
 
-@pytest.mark.parametrize("versioned", [
-    pytest.param(False, id="unversioned", marks=pytest.mark.emulator_gap(
-        "ministack", "ListObjectVersions of an unversioned bucket lists the key marker again on the next page")),
-    pytest.param(True, id="versioned")])  # fmt: skip
+@pytest.mark.parametrize("versioned", [False, True], ids=["unversioned", "versioned"])
 def test_listing_pages_through_every_key_of_a_partitioned_bucket(stack, versioned):
     # GIVEN a bucket of partitioned keys
     s3 = stack.client("s3")
@@ -222,8 +220,6 @@ def test_listing_pages_through_every_key_of_a_partitioned_bucket(stack, versione
         remove_bucket(s3, bucket)
 
 
-@pytest.mark.emulator_gap("ministack", "ListObjectVersions answers NextVersionIdMarker=null after a common "
-                          "prefix, and the next page repeats that prefix (boto3: the same next token twice)")
 def test_object_versions_page_through_the_partitions_by_prefix_and_delimiter(stack):
     # GIVEN a versioned bucket of partitioned keys
     s3 = stack.client("s3")

@@ -29,6 +29,12 @@ give_log_events_ids - the log lines MiniStack writes itself (a Lambda function's
   END, REPORT) are stored without the ``eventId`` that PutLogEvents gives its events, so
   FilterLogEvents answers them without one, which AWS never does (`tidewater logs` dedupes by it).
   Every event stored without an id gets one, as PutLogEvents does.
+
+page_object_versions_past_the_marker - ListObjectVersions resumes at its markers inclusively when
+  the version-id marker is ``null``, which it answers for a key without versions (any key of an
+  unversioned bucket) and after a common prefix: the next page lists that key again, or rolls the
+  same prefix up again (boto3 stops: the same next token twice). We pass it the markers S3 would
+  resume after: a key without versions is passed by itself, a common prefix by its last key.
 """
 
 from __future__ import annotations
@@ -192,8 +198,53 @@ def give_log_events_ids() -> None:
     cloudwatch_logs._append_log_events = append_log_events
 
 
+# ---- page_object_versions_past_the_marker -------------------------------------------------------
+
+
+def resume_after(key_marker: str, version_id_marker: str, prefix: str, delimiter: str,
+                 keys: set[str], keys_with_versions: set[str]) -> tuple[str, str]:  # fmt: skip
+    """The key and version-id markers to hand MiniStack so that its page starts where S3's does."""
+    tail = key_marker[len(prefix) :] if key_marker.startswith(prefix) else None
+    if delimiter and tail and tail.find(delimiter) == len(tail) - len(delimiter):  # a common prefix
+        return max((k for k in keys if k.startswith(key_marker)), default=key_marker), ""
+    if version_id_marker == "null" and key_marker not in keys_with_versions:
+        return key_marker, ""
+    return key_marker, version_id_marker
+
+
+def echo(body: bytes, element: str, given: str, sent: str) -> bytes:
+    """The XML answer with <element> holding what the client sent instead of what MiniStack was given."""
+    answered = f"<{element}>{html.escape(given, quote=False)}</{element}>" if given else f"<{element} />"
+    return body.replace(answered.encode(), f"<{element}>{html.escape(sent, quote=False)}</{element}>".encode(), 1)
+
+
+def page_object_versions_past_the_marker() -> None:
+    list_versions = s3._list_object_versions
+
+    def list_object_versions(bucket_name, query_params):
+        bucket = s3._ensure_bucket(bucket_name)
+        sent = s3._qp(query_params, "key-marker"), s3._qp(query_params, "version-id-marker")
+        if bucket is None or not sent[0]:
+            return list_versions(bucket_name, query_params)
+        with_versions = {key for name, key in s3._object_versions if name == bucket_name}
+        markers = resume_after(*sent, s3._qp(query_params, "prefix"), s3._qp(query_params, "delimiter"),
+                               set(bucket["objects"]) | with_versions, with_versions)  # fmt: skip
+        if markers == sent:
+            return list_versions(bucket_name, query_params)
+        status, headers, body = list_versions(
+            bucket_name, {**query_params, "key-marker": [markers[0]], "version-id-marker": [markers[1]]}
+        )
+        # the answer echoes the markers the client sent, as S3 does
+        body = echo(body, "KeyMarker", markers[0], sent[0])
+        body = echo(body, "VersionIdMarker", markers[1], sent[1])
+        return status, headers, body
+
+    s3._list_object_versions = list_object_versions
+
+
 def apply_all() -> None:
     run_functions_with_the_runtime_venv()
     describe_alarms_with_every_field()
     keep_multipart_upload_tags()
     give_log_events_ids()
+    page_object_versions_past_the_marker()
