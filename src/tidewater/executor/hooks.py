@@ -39,6 +39,7 @@ mapping's ScalingConfig.MaximumConcurrency. Each mapping of a standard queue now
 SQS_POLLERS pollers (TIDEWATER_SQS_POLLERS, default 5), at most MaximumConcurrency; FIFO queues keep
 one, as their order needs. LocalStack's own loop stays the first poller and keeps the mapping's
 states; the others stop with it, and it closes the poller only after they have stopped.
+
 list_by_raw_key - for listing a partitioned bucket. boto3 (and the AWS CLI) ask every
 ListObjects, ListObjectsV2 and ListObjectVersions for EncodingType=url. LocalStack then compares the
 URL-encoded keys with the raw key marker the client sends back, and sorts by the raw key but
