@@ -110,8 +110,8 @@ def beyond_stored(checks: list[dict]) -> dict:
     of the second: the first quarter is warm-up)."""
     if len(checks) < 3:
         return {"levels_off": None, "note": "too few checks"}
-    net = [c["emulator_mb"] - c["s3_in_memory_mb"] - c["log_events_mb"] for c in checks]
     stored = [c["s3_in_memory_mb"] + c["log_events_mb"] for c in checks]
+    net = [c["emulator_mb"] - s for c, s in zip(checks, stored, strict=True)]
     files = checks[-1]["files"] - checks[0]["files"]
 
     def per_file(values: list[float]) -> float | None:  # KB
